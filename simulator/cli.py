@@ -1,0 +1,163 @@
+"""The `ggsim` command line: a thin layer over the library.
+
+Exit status: 0 success, 1 a check failed (later subcommands), 2 usage or environment error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+
+from simulator import __version__
+from simulator.clock import DEFAULT_START, format_instant, parse_instant
+from simulator.errors import SimulatorError, UsageError
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a number >= 1, got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {value}")
+    return value
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text, 0)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer seed, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"seed must be >= 0, got {value}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of `ggsim` (exposed for tests and docs)."""
+    parser = argparse.ArgumentParser(
+        prog="ggsim",
+        description="GreenGains hardware-in-the-loop simulator and load tester.",
+    )
+    parser.add_argument("--version", action="version", version=f"ggsim {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    gen = sub.add_parser(
+        "generate",
+        help="write a fleet's 5-minute uploads as JSON Lines, in time order",
+        description="Write the uploads of a simulated fleet (or a replayed phone recording) "
+                    "as JSON Lines: one upload envelope per line, in time order. Same "
+                    "arguments, same bytes.",
+    )
+    gen.add_argument("--phones", type=_positive_int, default=10, help="fleet size (default 10)")
+    gen.add_argument("--hours", type=_positive_float, default=1.0,
+                     help="simulated hours to generate (default 1)")
+    gen.add_argument("--seed", type=_seed, default=0, help="run seed (default 0)")
+    gen.add_argument("--start", default=DEFAULT_START,
+                     help=f"first instant, ISO-8601 (default {DEFAULT_START})")
+    gen.add_argument("--out", default="-",
+                     help="output path; '-' for stdout (default); a .gz name compresses")
+    gen.add_argument("--number-format", default="float32",
+                     help="how floats are written: float32 (default), float64, round0..round9")
+    gen.add_argument("--no-imperfections", action="store_true",
+                     help="perfect streams: no missing, stuck, duplicated readings or kills")
+    gen.add_argument("--from-recording", metavar="ZIP",
+                     help="replay a Sensor Logger export instead of synthetic phones")
+    gen.add_argument("--speed", type=_positive_float, default=1.0,
+                     help="with --from-recording: playback speed factor (default 1)")
+    gen.add_argument("--chunk-phones", type=_positive_int, default=1000,
+                     help="phones generated together (memory vs speed; output is the same)")
+    gen.add_argument("--progress", choices=("auto", "always", "never"), default="auto",
+                     help="progress bar on stderr (auto: when stderr is a terminal)")
+    return parser
+
+
+def _generate(args: argparse.Namespace) -> int:
+    from simulator.sensors.encode import NumberFormat
+    from simulator.sensors.output import open_output
+
+    fmt = NumberFormat(args.number_format)
+    start_ms = parse_instant(args.start)
+    show = args.progress == "always" or (args.progress == "auto" and sys.stderr.isatty())
+    if args.from_recording:
+        from simulator.sensors.encode import iter_lines
+        from simulator.sensors.recording import load_recording, recording_batches
+
+        block = recording_batches(load_recording(args.from_recording), start_ms=start_ms,
+                                  speed=args.speed, seed=args.seed)
+        with open_output(args.out) as out:
+            out.writelines(iter_lines(block, fmt))
+        print(f"ggsim: {block.size} uploads from {args.from_recording}", file=sys.stderr)
+        return EXIT_OK
+
+    from simulator.sensors.fleet import FleetConfig, FleetGenerator
+    from simulator.sensors.imperfections import Imperfections
+    from simulator.sensors.parallel import generate_lines
+
+    config = FleetConfig(
+        seed=args.seed, phones=args.phones, start_ms=start_ms, hours=args.hours,
+        imperfections=Imperfections.none() if args.no_imperfections else Imperfections(),
+    )
+    print(f"ggsim generate: seed={config.seed} phones={config.phones} "
+          f"start={format_instant(start_ms)} hours={config.hours:g} format={fmt.name}",
+          file=sys.stderr)
+    blocks = config.hour_blocks
+    began = time.perf_counter()
+    uploads = 0
+    with open_output(args.out) as out:
+        if show:
+            from rich.progress import Progress
+
+            with Progress(transient=False, console=None) as progress:
+                task = progress.add_task("generating", total=len(blocks))
+                for lines in generate_lines(FleetGenerator(config), fmt, args.chunk_phones):
+                    out.writelines(lines)
+                    uploads += len(lines)
+                    progress.advance(task)
+        else:
+            for lines in generate_lines(FleetGenerator(config), fmt, args.chunk_phones):
+                out.writelines(lines)
+                uploads += len(lines)
+    elapsed = time.perf_counter() - began
+    print(f"ggsim: {uploads} uploads in {elapsed:.1f} s", file=sys.stderr)
+    return EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `ggsim` console script; returns the exit status."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse exits 2 on usage errors, 0 on --help
+        return int(exc.code or 0)
+    try:
+        if args.command == "generate":
+            return _generate(args)
+    except UsageError as exc:
+        print(f"ggsim {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except SimulatorError as exc:
+        print(f"ggsim {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except BrokenPipeError:
+        return EXIT_OK
+    print(f"ggsim: unknown command {args.command}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
