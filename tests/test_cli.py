@@ -1,0 +1,58 @@
+"""`ggsim generate` end to end through the console entry point."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from simulator.cli import main
+
+
+def test_generate_writes_time_ordered_jsonl(tmp_path: Path) -> None:
+    out = tmp_path / "fleet.jsonl"
+    assert main(["generate", "--phones", "4", "--hours", "1", "--seed", "3",
+                 "--out", str(out)]) == 0
+    lines = out.read_bytes().splitlines()
+    assert 40 <= len(lines) <= 48  # 12 windows per phone-hour, a few lost to app kills
+    envelopes = [json.loads(line) for line in lines]
+    starts = [e["payload"]["timestamp"] for e in envelopes]
+    assert len({e["device_id"] for e in envelopes}) == 4
+    assert all(e["payload"]["summary"]["count"] == len(e["payload"]["batch"])
+               for e in envelopes)
+    assert all(s > 1_704_067_000_000 for s in starts)
+
+
+def test_gzip_output_is_deterministic(tmp_path: Path) -> None:
+    a, b = tmp_path / "a.jsonl.gz", tmp_path / "b.jsonl.gz"
+    args = ["generate", "--phones", "3", "--hours", "0.5", "--seed", "11"]
+    assert main([*args, "--out", str(a)]) == 0
+    assert main([*args, "--out", str(b)]) == 0
+    assert a.read_bytes() == b.read_bytes()
+    assert len(gzip.decompress(a.read_bytes()).splitlines()) == 18
+
+
+def test_stdout_is_the_default_output() -> None:
+    proc = subprocess.run([sys.executable, "-m", "simulator.cli", "generate", "--phones", "1",
+                           "--hours", "0.25"], capture_output=True, check=True)
+    assert len(proc.stdout.splitlines()) == 3
+    assert b"seed=0" in proc.stderr
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["generate", "--phones", "0"], "--phones"),
+    (["generate", "--hours", "-1"], "--hours"),
+    (["generate", "--seed", "x"], "seed"),
+    (["generate", "--start", "yesterday"], "ISO-8601"),
+    (["generate", "--start", "2019-12-31T00:00:00Z"], "2020-01-01"),
+    (["generate", "--number-format", "float16"], "number format"),
+    (["generate", "--out", "/nonexistent/dir/x.jsonl"], "does not exist"),
+])
+def test_bad_arguments_exit_2_with_a_specific_message(
+        argv: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err
