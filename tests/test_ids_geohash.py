@@ -41,3 +41,8 @@ def test_device_id_reverses_to_seed_and_phone() -> None:
                                                     (2**40 + 3, 123_456_789)]
     with pytest.raises(ValueError, match="not a simulator device id"):
         ids.parse_device_id("phone-1")
+
+
+def test_batch_id_of_the_first_batch_of_seed_zero_is_not_degenerate() -> None:
+    text = ids.batch_ids(0, np.array([0]), np.array([0]))[0].decode()
+    assert not text.startswith("00000000")

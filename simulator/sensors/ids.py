@@ -58,9 +58,12 @@ def batch_ids(seed: int, phones: npt.NDArray[np.int64],
     """UUIDv8 text of each (phone, seq), as bytes; deterministic in (seed, phone, seq)."""
     s = np.uint64(seed & 0xFFFFFFFFFFFFFFFF)
     with np.errstate(over="ignore"):
-        base = _mix(phones.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15) ^ s)
-        hi = _mix(base ^ seqs.astype(np.uint64))
-        lo = _mix(hi ^ np.uint64(0xD1B54A32D192ED03))
+        # SplitMix64 steps: add the golden-ratio increment before each finaliser, so
+        # (0, 0, 0) does not hash to the finaliser's fixed point 0.
+        golden = np.uint64(0x9E3779B97F4A7C15)
+        base = _mix(s + (phones.astype(np.uint64) + np.uint64(1)) * golden)
+        hi = _mix(base + (seqs.astype(np.uint64) + np.uint64(1)) * golden)
+        lo = _mix(hi + golden)
     # version 8 in the top nibble of byte 6, variant 10 in the top bits of byte 8
     hi = (hi & np.uint64(0xFFFFFFFFFFFF0FFF)) | np.uint64(0x8000)
     lo = (lo & np.uint64(0x3FFFFFFFFFFFFFFF)) | np.uint64(0x8000000000000000)
