@@ -18,7 +18,8 @@ def lines_of(phones: int, hours: float, start: int = START, seed: int = 5,
     gen = FleetGenerator(FleetConfig(seed=seed, phones=phones, start_ms=start, hours=hours))
     out: dict[bytes, bytes] = {}
     for hour_lines in generate_lines(gen, chunk_phones=chunk, workers=1):
-        for line in hour_lines:
+        for view in hour_lines:
+            line = bytes(view)
             out[line[line.index(b'"batch_id":"') + 12:][:36]] = line
     return out
 

@@ -181,28 +181,37 @@ class _Opt:
     text: bytes
 
 
-_Item = bytes | int | _Hole | _Opt  # int: a float column
+@dataclass(frozen=True)
+class _Motion:
+    """Motion text k: the accel (k = 2r) or gyro (k = 2r + 1) values of reading r."""
+
+    reading: int
+
+
+_Item = bytes | int | _Hole | _Opt | _Motion  # int: a float column
 
 
 @dataclass(frozen=True)
 class _Template:
     """The slots of one line with `count` readings.
 
-    A slot is constant text, a float group (floats joined by plain commas, as orjson
-    writes a row), or a token hole. `float_groups[g]` lists the float columns of group g;
-    in the dumped row a marker value follows every group, so splitting the dump at the
-    marker yields the groups' texts in slot order.
+    Slot kinds: ``("text", (with_pressure, without_pressure))`` constant text (the two
+    differ only around optional pressure members); ``("group", g)`` a float group (floats
+    joined by plain commas, as orjson writes a row); ``("hole", column)`` a token;
+    ``("motion", r)`` reading r's accel and gyro text. In the dumped float row a marker
+    value follows every group, so splitting the dump at the marker yields the groups'
+    texts in order. Groups in `optional_groups` are pressure values, blank without a
+    barometer.
     """
 
-    slots: tuple[tuple[str, object], ...]  # ("const", bytes) | ("opt", bytes) | ("group", g)
-    #                                        | ("hole", column)
+    slots: tuple[tuple[str, object], ...]
     float_groups: tuple[tuple[int, ...], ...]
     optional_groups: frozenset[int]
 
 
-_READING_FLOATS = 8  # light, accel xyz, gyro xyz, pressure
 _N_SUMMARY = 8  # light avg,min,max, accel_rms, gyro_rms, pressure avg,min,max
 _P_COLUMNS = (5, 6, 7)  # summary pressure avg,min,max
+_PER_READING = 2  # float columns per reading outside the motion text: light, pressure
 
 
 def _compile(count: int) -> _Template:
@@ -218,34 +227,45 @@ def _compile(count: int) -> _Template:
     pressure_columns = set(_P_COLUMNS)
     for r in range(count):
         items += [b'{"t":' if r == 0 else b',{"t":', h(hole), b',"light":', col,
-                  b',"accel":[', col + 1, b",", col + 2, b",", col + 3, b'],"gyro":[',
-                  col + 4, b",", col + 5, b",", col + 6, b"]", _Opt(b',"pressure":'),
-                  col + 7, b"}"]
-        pressure_columns.add(col + 7)
-        col, hole = col + _READING_FLOATS, hole + 1
+                  b',"accel":[', _Motion(2 * r), b'],"gyro":[', _Motion(2 * r + 1), b"]",
+                  _Opt(b',"pressure":'), col + 1, b"}"]
+        pressure_columns.add(col + 1)
+        col, hole = col + _PER_READING, hole + 1
     items += [b'],"location":{"lat":', h(hole), b',"lon":', h(hole + 1), b',"accuracy_m":', col,
               b'},"geohash":"', h(hole + 2), b'","battery_level":', h(hole + 3),
               b',"is_charging":', h(hole + 4), b"}}\n"]
     slots: list[tuple[str, object]] = []
     groups: list[list[int]] = []
     optional: set[int] = set()
-    for i, item in enumerate(items):
+    text: tuple[bytes, bytes] | None = None  # constant text being gathered
+    for item in items:
+        if isinstance(item, bytes | _Opt):
+            with_p = item.text if isinstance(item, _Opt) else item
+            without_p = b"" if isinstance(item, _Opt) else item
+            text = (with_p, without_p) if text is None else (text[0] + with_p,
+                                                             text[1] + without_p)
+            continue
+        if isinstance(item, int) and text == (b",", b",") and slots and \
+                slots[-1][0] == "group":
+            groups[-1].append(item)  # orjson writes the comma inside the group
+            text = None
+            if item in pressure_columns:
+                optional.add(len(groups) - 1)
+            continue
+        if text is not None:
+            slots.append(("text", text))
+            text = None
         if isinstance(item, int):
-            joined_by_comma = i >= 2 and items[i - 1] == b"," and isinstance(items[i - 2], int)
-            if joined_by_comma:
-                slots.pop()  # the comma is written by orjson inside the group
-                groups[-1].append(item)
-            else:
-                groups.append([item])
-                slots.append(("group", len(groups) - 1))
+            groups.append([item])
+            slots.append(("group", len(groups) - 1))
             if item in pressure_columns:
                 optional.add(len(groups) - 1)
         elif isinstance(item, _Hole):
             slots.append(("hole", item.column))
-        elif isinstance(item, _Opt):
-            slots.append(("opt", item.text))
         else:
-            slots.append(("const", item))
+            slots.append(("motion", item.reading))
+    if text is not None:
+        slots.append(("text", text))
     return _Template(tuple(slots), tuple(tuple(g) for g in groups), frozenset(optional))
 
 
@@ -292,21 +312,32 @@ def _float_columns(block: BatchBlock, summary: Summary, index: npt.NDArray[np.in
                    count: int, fmt: NumberFormat) -> Floats:
     """The (lines, floats) table of written float values, in float-column order."""
     n = len(index)
-    starts = block.offsets[:-1][index]
-    reading = (starts[:, None] + np.arange(count)[None, :]).ravel()
-    dtype = fmt.dtype
-    columns = np.empty((n, _N_SUMMARY + count * _READING_FLOATS + 1), dtype=dtype)
+    reading = _reading_index(block, index, count)
+    columns = np.empty((n, _N_SUMMARY + count * _PER_READING + 1), dtype=fmt.dtype)
     for j, name in enumerate(("light_avg", "light_min", "light_max", "accel_rms", "gyro_rms",
                               "pressure_avg", "pressure_min", "pressure_max")):
         columns[:, j] = fmt.derived(getattr(summary, name)[index])
-    per_reading = np.empty((n * count, _READING_FLOATS), dtype=dtype)
+    per_reading = np.empty((n * count, _PER_READING), dtype=fmt.dtype)
     per_reading[:, 0] = fmt.sensor(block.light[reading])
-    per_reading[:, 1:4] = fmt.sensor(block.accel[reading])
-    per_reading[:, 4:7] = fmt.sensor(block.gyro[reading])
-    per_reading[:, 7] = fmt.sensor(block.pressure[reading])
-    columns[:, _N_SUMMARY:-1] = per_reading.reshape(n, count * _READING_FLOATS)
+    per_reading[:, 1] = fmt.sensor(block.pressure[reading])
+    columns[:, _N_SUMMARY:-1] = per_reading.reshape(n, count * _PER_READING)
     columns[:, -1] = fmt.sensor(block.accuracy_m[index])
     return columns
+
+
+def _reading_index(block: BatchBlock, index: npt.NDArray[np.intp],
+                   count: int) -> npt.NDArray[np.int64]:
+    starts = block.offsets[:-1][index]
+    return (starts[:, None] + np.arange(count)[None, :]).ravel()
+
+
+def _motion_texts(block: BatchBlock, reading: npt.NDArray[np.int64],
+                  fmt: NumberFormat) -> list[bytes]:
+    """Per reading the texts `ax,ay,az` and `gx,gy,gz`, interleaved (2 N items)."""
+    motion = np.empty((len(reading), 2, 3), dtype=fmt.dtype)
+    motion[:, 0] = fmt.sensor(block.accel[reading])
+    motion[:, 1] = fmt.sensor(block.gyro[reading])
+    return orjson.dumps(motion.reshape(-1, 3), option=_NUMPY)[2:-2].split(b"],[")
 
 
 def _encode_group(block: BatchBlock, summary: Summary, index: npt.NDArray[np.intp],
@@ -330,22 +361,30 @@ def _encode_group(block: BatchBlock, summary: Summary, index: npt.NDArray[np.int
     groups = np.empty(n * len(tpl.float_groups), dtype=object)
     groups[:] = group_texts[:-1]
     groups_table = groups.reshape(n, len(tpl.float_groups))
+    motion = np.empty(n * count * 2, dtype=object)
+    motion[:] = _motion_texts(block, _reading_index(block, index, count), fmt)
+    motion_table = motion.reshape(n, count * 2)
+    no_pressure = ~block.has_pressure[index]
     tokens = _hole_tokens(block, summary, index, count)
     table = np.empty((n, len(tpl.slots)), dtype=object)
-    no_pressure = ~block.has_pressure[index]
+    any_missing = bool(no_pressure.any())
     for s, (kind, value) in enumerate(tpl.slots):
         if kind == "group":
             assert isinstance(value, int)
             table[:, s] = groups_table[:, value]
-            if value in tpl.optional_groups:
+            if any_missing and value in tpl.optional_groups:
                 table[no_pressure, s] = b""
         elif kind == "hole":
             assert isinstance(value, int)
             table[:, s] = tokens[:, value]
+        elif kind == "motion":
+            assert isinstance(value, int)
+            table[:, s] = motion_table[:, value]
         else:
-            table[:, s] = value
-            if kind == "opt":
-                table[no_pressure, s] = b""
+            assert isinstance(value, tuple)
+            table[:, s] = value[0]
+            if any_missing and value[0] != value[1]:
+                table[no_pressure, s] = value[1]
     return [b"".join(parts) for parts in table.tolist()]
 
 

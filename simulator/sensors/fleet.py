@@ -216,9 +216,11 @@ class FleetGenerator:
         zs, zb = z[:, :SAMPLES_PER_BLOCK], z[:, SAMPLES_PER_BLOCK:]
 
         # Light
-        t_s = sample_ms / 1000.0
-        elevation = sun_elevation_deg(t_s, cfg.city.lat, cfg.city.lon)
-        outdoor = models.outdoor_lux(elevation, self.sky.cloud_cover(t_s))
+        # The sky changes slowly: evaluate it at window edges, interpolate within.
+        edges_s = (win_start[:, :, None] + BATCH_MS * np.arange(2)) / 1000.0  # (P, 12, 2)
+        elevation = _within_windows(sun_elevation_deg(edges_s, cfg.city.lat, cfg.city.lon))
+        outdoor = models.outdoor_lux(elevation,
+                                     _within_windows(self.sky.cloud_cover(edges_s)))
         scene = models.scene_lux(act, pose, level_u, outdoor, elevation)
         light = models.sensor_lux(scene, tr.light_gain[:, None], tr.light_max_lux[:, None],
                                   tr.light_resolution[:, None], zs[..., 0])
@@ -239,7 +241,8 @@ class FleetGenerator:
             indoor, plan.ground_m[rows, seg] + plan.floor[rows, seg] * models.STOREY_M + 1.0,
             1.2)
         p_sd = np.where(act == Activity.VEHICLE, 0.05, 0.013)
-        pressure = (models.pressure_hpa(self.sky.sea_level_pressure_hpa(t_s), altitude)
+        sea_level = _within_windows(self.sky.sea_level_pressure_hpa(edges_s))
+        pressure = (models.pressure_hpa(sea_level, altitude)
                     + tr.pressure_offset_hpa[:, None] + p_sd * zs[..., 7]).astype(np.float32)
 
         # Imperfections
@@ -336,6 +339,16 @@ class FleetGenerator:
                 killed |= active & (minute >= begin[:, None]) & (
                     minute < (begin + length)[:, None])
         return killed
+
+
+_FRACTION = np.arange(READINGS_PER_BATCH) / READINGS_PER_BATCH
+
+
+def _within_windows(edges: F64) -> F64:
+    """(P, windows, 2) values at window start and end -> (P, samples), linear inside."""
+    start, end = edges[..., :1], edges[..., 1:]
+    inside = start + (end - start) * _FRACTION
+    return inside.reshape(edges.shape[0], -1)
 
 
 def _bernoulli(z: npt.NDArray[np.float32], probability: float) -> npt.NDArray[np.bool_]:

@@ -13,6 +13,7 @@ import os
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
+from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -20,7 +21,16 @@ import numpy.typing as npt
 from simulator.sensors.encode import DEFAULT_FORMAT, NumberFormat, encode_lines
 from simulator.sensors.fleet import FleetConfig, FleetGenerator
 
-_Result = tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], list[bytes]]
+
+class _Result(NamedTuple):
+    """One task's lines as a single blob (cheap to pass between processes) and keys."""
+
+    order_ms: npt.NDArray[np.int64]
+    phone: npt.NDArray[np.int64]
+    blob: bytes
+    ends: npt.NDArray[np.int64]  # line i is blob[ends[i-1]:ends[i]]
+
+
 _worker_generator: FleetGenerator | None = None
 
 
@@ -31,7 +41,9 @@ def _init_worker(config: FleetConfig) -> None:
 
 def _task(gen: FleetGenerator, phones: range, hour: int, fmt: NumberFormat) -> _Result:
     block = gen.block(phones, hour)
-    return block.order_ms, block.phone, encode_lines(block, fmt)
+    lines = encode_lines(block, fmt)
+    ends = np.cumsum(np.fromiter(map(len, lines), dtype=np.int64, count=len(lines)))
+    return _Result(block.order_ms, block.phone, b"".join(lines), ends)
 
 
 def _worker_task(phones: range, hour: int, fmt: NumberFormat) -> _Result:
@@ -39,11 +51,22 @@ def _worker_task(phones: range, hour: int, fmt: NumberFormat) -> _Result:
     return _task(_worker_generator, phones, hour, fmt)
 
 
-def _merge(results: list[_Result]) -> list[bytes]:
-    order_ms = np.concatenate([r[0] for r in results])
-    phone = np.concatenate([r[1] for r in results])
-    lines = [line for r in results for line in r[2]]
-    return [lines[i] for i in np.lexsort((phone, order_ms)).tolist()]
+def _merge(results: list[_Result]) -> list[memoryview]:
+    """All lines of `results` in (true window start, phone) order, as views (no copies)."""
+    if len(results) == 1:  # a task's block is already in order
+        only = results[0]
+        view = memoryview(only.blob)
+        starts = np.concatenate([[0], only.ends[:-1]]).tolist()
+        return [view[a:b] for a, b in zip(starts, only.ends.tolist(), strict=True)]
+    order_ms = np.concatenate([r.order_ms for r in results])
+    phone = np.concatenate([r.phone for r in results])
+    views = [memoryview(r.blob) for r in results]
+    which = np.concatenate([np.full(len(r.ends), k) for k, r in enumerate(results)])
+    ends = np.concatenate([r.ends for r in results])
+    begins = np.concatenate([np.concatenate([[0], r.ends[:-1]]) for r in results])
+    order = np.lexsort((phone, order_ms))
+    return [views[k][a:b] for k, a, b in zip(which[order].tolist(), begins[order].tolist(),
+                                             ends[order].tolist(), strict=True)]
 
 
 def default_workers() -> int:
@@ -54,8 +77,8 @@ def default_workers() -> int:
 
 def generate_lines(gen: FleetGenerator, fmt: NumberFormat = DEFAULT_FORMAT,
                    chunk_phones: int = 1000, workers: int | None = None
-                   ) -> Iterator[list[bytes]]:
-    """Yield each UTC hour's upload lines, in time order."""
+                   ) -> Iterator[list[memoryview]]:
+    """Yield each UTC hour's upload lines (byte views, newline included), in time order."""
     config = gen.config
     chunks = [range(s, min(s + chunk_phones, config.phones))
               for s in range(0, config.phones, chunk_phones)]
