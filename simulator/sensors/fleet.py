@@ -272,7 +272,7 @@ class FleetGenerator:
         batch_counts = counts.ravel()[keep_flat]
         offsets = np.zeros(len(batch_counts) + 1, dtype=np.int64)
         np.cumsum(batch_counts, out=offsets[1:])
-        reading = _reorder(reading, offsets, zs.reshape(-1, N_NORMALS)[reading, 12],
+        reading = _reorder(reading, offsets, zs[..., 12].reshape(-1)[reading],
                            imp.reorder_probability)
 
         phone_of_batch = np.repeat(np.arange(n), BATCHES_PER_BLOCK)[keep_flat]
@@ -284,7 +284,7 @@ class FleetGenerator:
         # Location and battery at the end of each window.
         last = batch_of_sample_last
         flat_act = act.ravel()[last]
-        gps = zb.reshape(-1, N_NORMALS)[keep_flat]
+        gps = zb.reshape(-1, N_NORMALS)[keep_flat]  # zb is small: the copy is cheap
         accuracy = np.exp(np.where(np.isin(flat_act, (Activity.SLEEP, Activity.HOME,
                                                       Activity.WORK)),
                                    np.log(20.0) + 0.5 * gps[:, 0], np.log(5.0) + 0.35 * gps[:, 0]))
