@@ -15,6 +15,7 @@ from __future__ import annotations
 from enum import IntEnum
 
 import numpy as np
+import numpy.typing as npt
 
 from simulator.errors import UsageError
 
@@ -30,6 +31,7 @@ class Stream(IntEnum):
     CITY = 4  # regional weather and cloud cover of one city
     IMPERFECTIONS = 5  # missing, stuck, duplicated readings of one phone in one hour block
     RECORDING = 6  # noise added when replaying a recording
+    NIGHT = 7  # decisions that belong to a night, not a day (charging overnight)
 
 
 def check_seed(seed: int) -> int:
@@ -57,3 +59,26 @@ def generator(seed: int, stream: Stream, *indices: int) -> np.random.Generator:
 def key_u64(seed: int, stream: Stream, *indices: int) -> int:
     """A 64-bit integer derived from the key, for identifiers (not for sampling)."""
     return int(seed_sequence(seed, stream, *indices).generate_state(1, np.uint64)[0])
+
+
+def mix64(x: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
+    """SplitMix64 finaliser (Steele, Lea & Flood 2014): a bijective 64-bit hash."""
+    with np.errstate(over="ignore"):
+        x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        return x ^ (x >> np.uint64(31))
+
+
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+
+
+def uniform_hash(seed: int, stream: Stream, *indices: npt.ArrayLike) -> npt.NDArray[np.float64]:
+    """Uniforms in [0, 1), one per element of the broadcast `indices`, keyed like
+    `generator` but counter-based: vectorised, for single draws per event (a night, a
+    place) where making a generator per event would cost more than the draw."""
+    with np.errstate(over="ignore"):
+        h = mix64(np.asarray(np.uint64(check_seed(seed) & 0xFFFFFFFFFFFFFFFF)
+                             + _GOLDEN * np.uint64(int(stream) + 1)))
+        for index in indices:
+            h = mix64(h + (np.asarray(index).astype(np.uint64) + np.uint64(1)) * _GOLDEN)
+    return np.asarray((h >> np.uint64(11)).astype(np.float64) / float(1 << 53))

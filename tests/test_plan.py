@@ -53,9 +53,8 @@ def persona_traits(persona: str) -> Traits:
 
 @cache
 def persona_plan(persona: str, day: int) -> DayPlan:
-    weekend = (day + 3) % 7 >= 5
     return plan_day(SEED, persona_traits(persona), rhythm_tables(PERSONA_NAMES), PERSONA_NAMES,
-                    day, weekend=weekend)
+                    day)
 
 
 @cache
@@ -65,8 +64,7 @@ def mixed_plan(day: int) -> tuple[Traits, DayPlan]:
     assert tuple(PERSONA_NAMES) == ("commuter", "office", "night_shift", "outdoor_active",
                                     "stay_at_home")
     traits = draw_traits(SEED, np.arange(600, dtype=np.int64), BERLIN, PERSONA_NAMES, weights)
-    plan = plan_day(SEED, traits, rhythm_tables(PERSONA_NAMES), PERSONA_NAMES, day,
-                    weekend=(day + 3) % 7 >= 5)
+    plan = plan_day(SEED, traits, rhythm_tables(PERSONA_NAMES), PERSONA_NAMES, day)
     return traits, plan
 
 
@@ -131,8 +129,7 @@ def test_plan_of_a_phone_does_not_depend_on_the_others() -> None:
     _, plan = mixed_plan(WEDNESDAY)
     idx = np.array([5, 77, 301], dtype=np.int64)
     sub = draw_traits(SEED, idx, BERLIN, PERSONA_NAMES, np.array([0.35, 0.25, 0.1, 0.1, 0.2]))
-    alone = plan_day(SEED, sub, rhythm_tables(PERSONA_NAMES), PERSONA_NAMES, WEDNESDAY,
-                     weekend=False)
+    alone = plan_day(SEED, sub, rhythm_tables(PERSONA_NAMES), PERSONA_NAMES, WEDNESDAY)
     assert np.array_equal(alone.start_min, plan.start_min[idx])
     assert np.array_equal(alone.activity, plan.activity[idx])
     assert np.array_equal(alone.to_xy, plan.to_xy[idx])
@@ -280,10 +277,6 @@ def test_stays_end_within_tens_of_minutes_of_the_rhythm() -> None:
     assert np.percentile(first_sleep_end, 95) <= 7.5 * 60
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "plan.py lines 141-143: when a stay ends before the rhythm changes, the scheduled "
-    "activity at that minute is the current one and is then zeroed, so the next stay is "
-    "drawn from the excursions only (evenings at home turn into late walks outdoors)"))
 def test_evening_at_home_is_followed_by_sleep() -> None:
     """The next activity is drawn with weight 1 for the scheduled one and 0.15 for each
     excursion (commuter), so after the evening at home sleep should follow in about
@@ -305,10 +298,6 @@ def test_evening_at_home_is_followed_by_sleep() -> None:
     assert np.mean(followed_by_sleep) >= 0.8
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "personas.py night_shift weekend rhythm starts at WORK at 0 h but has no shift start "
-    "at 21.5 h, so Sunday (and Monday) 00:00 puts a phone that spent the evening at home "
-    "at its workplace without a trip"))
 def test_night_shift_is_where_yesterday_ended() -> None:
     """A day starts where the previous day ended (plan.py: the day starts at midnight in
     the persona's midnight activity; this only works if the rhythms agree)."""

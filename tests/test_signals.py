@@ -281,10 +281,6 @@ def test_about_30_percent_of_phones_have_no_barometer() -> None:
     assert low <= 1 - chunk.has_barometer.mean() <= high
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "fleet.py: outdoors the altitude is the city elevation + 1.2 m whatever the place, "
-    "indoors it is city + ground_m + floor; ground_m ~ N(0, 5 m), so stepping out of the "
-    "door changes pressure by about 0.6 hPa (5 storeys' worth of the N(0, 5 m) ground)"))
 def test_stepping_out_of_the_front_door_changes_pressure_by_the_floor_only() -> None:
     """Leaving home on floor f for the street: +0.12 hPa/m x (3.5 f + 1.0 - 1.2) m, with the
     house on the street's ground; the BMP280 noise is 0.013 hPa."""
@@ -365,7 +361,8 @@ def test_scene_light_figures() -> None:
     lux = models.scene_lux(act, face_up, level, day_lux, day)
     assert lux[3] == pytest.approx(16_000)
     assert lux[4] == pytest.approx(80_000) and lux[5] == pytest.approx(80_000 * 0.18)
-    assert lux[1] == pytest.approx(0.02 * 80_000)  # daylight: lights off
+    # daylight factor of the diffuse sky (capped at 20,000 lux): lights off
+    assert lux[1] == pytest.approx(0.02 * models.DIFFUSE_CAP_LUX)
     for pose, factor in ((Pose.FACE_DOWN, 0.002), (Pose.POCKET, 0.002), (Pose.HAND, 0.6)):
         posed = models.scene_lux(act, np.full(act.shape, pose), level, day_lux, day)
         assert np.allclose(posed, lux * factor)
@@ -421,10 +418,6 @@ def test_light_never_exceeds_the_sensor_full_scale() -> None:
     assert set(np.unique(full_scale).tolist()) <= {40_000.0, 65_535.0, 88_000.0}
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "models.scene_lux adds a 2 % daylight factor of the clear-sky global illuminance "
-    "(direct sun included): a desk reads about 2,000-2,400 lux at a June noon; the BRE "
-    "daylight factor refers to an overcast sky"))
 def test_office_light_in_daytime_is_hundreds_of_lux() -> None:
     """EN 12464-1: 500 lux at the desk; daylit offices tens to hundreds of lux up to about
     1,500 near windows."""
@@ -531,9 +524,6 @@ def test_battery_drains_over_a_working_day() -> None:
     assert 5 <= np.median(drops) <= 40
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "fleet.py _battery: every local day starts from a fresh level 25 + 60 u and its own "
-    "overnight-charging draw, so the level jumps by about 20 points at midnight"))
 def test_battery_level_is_continuous_across_midnight() -> None:
     """Charging at most 40 %/h, draining at most 10 %/h: two readings 5 minutes apart
     differ by a few per cent at most, midnight or not."""

@@ -53,6 +53,8 @@ DAY_MS = DAY_S * MS_PER_S
 SAMPLES_PER_BLOCK = BATCHES_PER_BLOCK * READINGS_PER_BATCH
 SEQ_EPOCH_MS = 1_577_836_800_000  # 2020-01-01T00:00:00Z: seq counts windows from here
 BATTERY_STEP_MIN = 5
+BATTERY_LOOKBACK_DAYS = 3
+MAX_KILLS = 4  # per phone and day; P(more) is negligible at realistic rates
 N_NORMALS = 14  # per sample: light, accel x3, gyro x3, pressure, 5 imperfections, jitter
 
 
@@ -105,7 +107,8 @@ class _Chunk:
     traits: Traits
     device_id: npt.NDArray[np.bytes_]
     user_id: npt.NDArray[np.bytes_]
-    days: OrderedDict[int, tuple[DayPlan, F64]] = field(default_factory=OrderedDict)
+    plans: OrderedDict[int, DayPlan] = field(default_factory=OrderedDict)
+    batteries: OrderedDict[int, F64] = field(default_factory=OrderedDict)
 
 
 class FleetGenerator:
@@ -147,23 +150,42 @@ class FleetGenerator:
         if key not in self._chunks:
             idx = np.arange(phones.start, phones.stop, dtype=np.int64)
             traits = draw_traits(self.config.seed, idx, self.config.city, self.persona_names,
-                                 self.persona_weights, self.config.barometer_share)
+                                 self.persona_weights, self.config.barometer_share,
+                                 ground_m=self.sky.ground_m)
             self._chunks[key] = _Chunk(traits, ids.device_ids(self.config.seed, idx),
                                        ids.user_ids(self.config.seed, idx))
         return self._chunks[key]
 
-    def _day(self, chunk: _Chunk, day: int) -> tuple[DayPlan, F64]:
-        """Plan and battery grid of local day `day`, cached (the last three days)."""
-        if day not in chunk.days:
-            weekday = (day + 3) % 7  # 1970-01-01 was a Thursday (weekday 3, Monday = 0)
-            plan = plan_day(self.config.seed, chunk.traits, self.tables, self.persona_names,
-                            day, weekend=weekday >= 5)
-            chunk.days[day] = (plan, self._battery(plan))
-            while len(chunk.days) > 3:
-                chunk.days.popitem(last=False)
-        return chunk.days[day]
+    def _plan(self, chunk: _Chunk, day: int) -> DayPlan:
+        """The plan of local day `day`, cached (the last four days)."""
+        if day not in chunk.plans:
+            chunk.plans[day] = plan_day(self.config.seed, chunk.traits, self.tables,
+                                        self.persona_names, day)
+            while len(chunk.plans) > BATTERY_LOOKBACK_DAYS + 2:
+                chunk.plans.popitem(last=False)
+        return chunk.plans[day]
 
-    def _battery(self, plan: DayPlan) -> F64:
+    def _day(self, chunk: _Chunk, day: int) -> tuple[DayPlan, F64]:
+        """Plan and battery grid of local day `day`.
+
+        The battery enters the day at the level the previous days leave it at: the
+        days from `day - BATTERY_LOOKBACK_DAYS` on are integrated from a seeded level.
+        So it is a pure function of the seed (any day can be generated on its own), and
+        continuous at midnight for every phone that charged to full or ran flat in the
+        lookback days, which overnight charging makes nearly all of them.
+        """
+        if day not in chunk.batteries:
+            first = self._plan(chunk, day - BATTERY_LOOKBACK_DAYS)
+            carried = 25.0 + 60.0 * first.day_u[:, 0]
+            for before in range(day - BATTERY_LOOKBACK_DAYS, day):
+                carried = self._battery(self._plan(chunk, before), carried)[:, -1]
+            plan = self._plan(chunk, day)
+            chunk.batteries[day] = self._battery(plan, carried)
+            while len(chunk.batteries) > 3:
+                chunk.batteries.popitem(last=False)
+        return self._plan(chunk, day), chunk.batteries[day]
+
+    def _battery(self, plan: DayPlan, start: F64) -> F64:
         grid = np.arange(0, 1440, BATTERY_STEP_MIN) + BATTERY_STEP_MIN / 2
         seg = _lookup(plan.start_min, np.broadcast_to(grid, (plan.start_min.shape[0],
                                                               grid.size)))
@@ -171,7 +193,6 @@ class FleetGenerator:
         act = plan.activity[rows, seg]
         pose = models.pose_of(act, plan.pose_u[rows, seg])
         rate = models.battery_rate_pct_h(act, pose, plan.running[rows, seg])
-        start = 25.0 + 60.0 * plan.day_u[:, 0]
         return models.integrate_battery(start, rate, plan.charging[rows, seg],
                                         BATTERY_STEP_MIN / 60.0)
 
@@ -239,7 +260,7 @@ class FleetGenerator:
         indoor = np.isin(act, (Activity.SLEEP, Activity.HOME, Activity.WORK))
         altitude = cfg.city.elevation_m + np.where(
             indoor, plan.ground_m[rows, seg] + plan.floor[rows, seg] * models.STOREY_M + 1.0,
-            1.2)
+            self.sky.ground_m(xy) + 1.2)
         p_sd = np.where(act == Activity.VEHICLE, 0.05, 0.013)
         sea_level = _within_windows(self.sky.sea_level_pressure_hpa(edges_s))
         pressure = (models.pressure_hpa(sea_level, altitude)
@@ -330,11 +351,11 @@ class FleetGenerator:
         days = plan.day_u.reshape(plan.day_u.shape[0], -1, plan.day_u.shape[-1])
         for d in range(days.shape[1]):
             u = days[:, d]
-            count = np.minimum(stats.poisson.ppf(u[:, 0] * 0 + u[:, 1], imp.kills_per_day), 3)
-            for k in range(3):
+            count = np.minimum(stats.poisson.ppf(u[:, 1], imp.kills_per_day), MAX_KILLS)
+            for k in range(MAX_KILLS):
                 begin = 1440.0 * d + 1440.0 * u[:, 2 + k]
                 length = imp.kill_median_min * np.exp(special.ndtri(
-                    np.clip(u[:, 5 + min(k, 2)], 1e-9, 1 - 1e-9)))
+                    np.clip(np.modf(u[:, 6] * 7919.0 * (k + 1))[0], 1e-9, 1 - 1e-9)))
                 active = (count > k)[:, None]
                 killed |= active & (minute >= begin[:, None]) & (
                     minute < (begin + length)[:, None])
@@ -410,4 +431,4 @@ def _join_days(plan_a: DayPlan, battery_a: F64, plan_b: DayPlan, battery_b: F64
         charging=np.concatenate([plan_a.charging, plan_b.charging], axis=1),
         day_u=np.stack([plan_a.day_u, plan_b.day_u], axis=1),
     )
-    return joined, np.concatenate([battery_a, battery_b], axis=1)
+    return joined, np.concatenate([battery_a[:, :-1], battery_b], axis=1)

@@ -19,6 +19,8 @@ import re
 import numpy as np
 import numpy.typing as npt
 
+from simulator.seeds import mix64
+
 _DEVICE_RE = re.compile(rb"sim-([0-9a-f]{16})-p(\d+)")
 _HEX = np.array([f"{i:02x}".encode() for i in range(256)], dtype="S2")
 
@@ -45,14 +47,6 @@ def parse_device_id(device_id: bytes | str) -> tuple[int, int]:
     return int(match.group(1), 16), int(match.group(2))
 
 
-def _mix(x: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
-    """SplitMix64 finaliser (Steele et al. 2014): a bijective 64-bit hash."""
-    with np.errstate(over="ignore"):
-        x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-        x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-        return x ^ (x >> np.uint64(31))
-
-
 def batch_ids(seed: int, phones: npt.NDArray[np.int64],
               seqs: npt.NDArray[np.int64]) -> npt.NDArray[np.bytes_]:
     """UUIDv8 text of each (phone, seq), as bytes; deterministic in (seed, phone, seq)."""
@@ -61,9 +55,9 @@ def batch_ids(seed: int, phones: npt.NDArray[np.int64],
         # SplitMix64 steps: add the golden-ratio increment before each finaliser, so
         # (0, 0, 0) does not hash to the finaliser's fixed point 0.
         golden = np.uint64(0x9E3779B97F4A7C15)
-        base = _mix(s + (phones.astype(np.uint64) + np.uint64(1)) * golden)
-        hi = _mix(base + (seqs.astype(np.uint64) + np.uint64(1)) * golden)
-        lo = _mix(hi + golden)
+        base = mix64(s + (phones.astype(np.uint64) + np.uint64(1)) * golden)
+        hi = mix64(base + (seqs.astype(np.uint64) + np.uint64(1)) * golden)
+        lo = mix64(hi + golden)
     # version 8 in the top nibble of byte 6, variant 10 in the top bits of byte 8
     hi = (hi & np.uint64(0xFFFFFFFFFFFF0FFF)) | np.uint64(0x8000)
     lo = (lo & np.uint64(0x3FFFFFFFFFFFFFFF)) | np.uint64(0x8000000000000000)

@@ -45,5 +45,5 @@ class Imperfections:
 
     @classmethod
     def none(cls) -> Imperfections:
-        """No imperfections at all."""
-        return cls(**{f.name: 0.0 for f in fields(cls)})
+        """No imperfections at all (durations keep their defaults: only rates are zero)."""
+        return cls(**{f.name: 0.0 for f in fields(cls) if not f.name.endswith("_min")})

@@ -5,15 +5,16 @@ arrays drawn by the caller from the seed tree. Figures and their sources:
 
 Light (lux; Android SensorManager constants: sunlight 110,000-120,000, shade 20,000,
 overcast 10,000, sunrise 400, cloudy 100, full moon 0.25, no moon 0.001):
-- clear sky, sun up: 400 + 120,000 sin(h)^1.25 (h the solar elevation): 103,000 at
-  h = 60 deg, 22,000 at 15 deg, 5,600 at 5 deg; twilight falls tenfold per 3 deg of
-  depression (civil twilight ends near 3 lux at -6 deg); night floor 0.001 lux.
+- clear sky, sun up: 400 + 120,000 sin(h)^1.25 (h the solar elevation): 101,000 at
+  h = 60 deg, 22,500 at 15 deg, 6,100 at 5 deg; twilight falls tenfold per 3 deg of
+  depression (civil twilight ends near 4 lux at -6 deg); night floor 0.001 lux.
 - clouds: Kasten & Czeplak (1980), transmission 1 - 0.75 c^3.4 for cloud cover c.
 - shade: x 0.18 (diffuse only: 20,000 / 110,000); street lighting about 10 lux outdoors
   after dusk (EN 13201 residential roads 2-15 lux).
 - indoors: artificial light log-normal, offices median 400 lux (EN 12464-1 asks 500 lux
-  at the desk), homes 150 lux; daylight factor 2 % of outdoor light (BRE: 2-5 % for a
-  well-lit room); bedrooms at night about 0.3 lux. In a vehicle 20 % of outdoor light.
+  at the desk), homes 150 lux; daylight factor 2 % of the diffuse sky, capped at 20,000
+  lux (BRE: 2-5 % for a well-lit room, defined against an overcast sky); bedrooms about
+  0.3 lux plus 5 % of that daylight (curtains). In a vehicle 20 % of outdoor light.
 - phone pose: face down or in a pocket passes about 0.2 % (0-2 lux), in hand 60 %.
 - sensor: unit gain spread, 3 % multiplicative noise, saturation, quantisation.
 
@@ -78,6 +79,7 @@ _POSE_PITCH_DEG = np.array([0.0, 0.0, 80.0, 40.0, 70.0])
 _POSE_ROLL_DEG = np.array([0.0, 180.0, 10.0, 0.0, 0.0])
 _POSE_LIGHT = np.array([1.0, 0.002, 0.002, 0.6, 0.8])
 STOREY_M = 3.5
+DIFFUSE_CAP_LUX = 20_000.0  # bright overcast / diffuse sky (SensorManager.LIGHT_SHADE)
 
 
 def pose_of(activity: I8, pose_u: F64) -> npt.NDArray[np.int64]:
@@ -104,12 +106,14 @@ def scene_lux(activity: I8, pose: npt.NDArray[np.int64], level_u: F64, outdoor: 
     open_air = outdoor * shade + street
     office = 400.0 * np.exp(0.3 * (level_u - 0.5) * 3.0)
     home = 150.0 * np.exp(0.5 * (level_u - 0.5) * 3.0)
-    daylight = 0.02 * outdoor
+    # The daylight factor is defined against an overcast sky, i.e. diffuse light; direct
+    # sun does not reach a desk away from the window, so cap the sky's contribution.
+    daylight = 0.02 * np.minimum(outdoor, DIFFUSE_CAP_LUX)
     lights_on = daylight < 40.0
     lux = np.select(
         [activity == Activity.SLEEP, activity == Activity.HOME, activity == Activity.WORK,
          activity == Activity.VEHICLE],
-        [0.3 * np.exp(level_u * 2.0 - 1.0) + 0.2 * daylight,
+        [0.3 * np.exp(level_u * 2.0 - 1.0) + 0.05 * daylight,
          daylight + np.where(lights_on, home, 0.0),
          daylight + office,
          0.2 * outdoor + np.where(dark, 1.0, 0.0)],
@@ -179,12 +183,14 @@ def battery_rate_pct_h(activity: I8, pose: npt.NDArray[np.int64],
 
 def integrate_battery(start_pct: F64, drain_pct_h: F64, charging: npt.NDArray[np.bool_],
                       step_h: float) -> F64:
-    """Battery level at each grid step (P, T): drain or charge, clipped to 1..100 %."""
-    level = np.empty(drain_pct_h.shape)
+    """Battery level at the start of each grid step and after the last (P, T + 1): drain
+    or charge, clipped to 1..100 %."""
+    level = np.empty((drain_pct_h.shape[0], drain_pct_h.shape[1] + 1))
     current = start_pct.astype(np.float64).copy()
     for k in range(drain_pct_h.shape[1]):
         level[:, k] = current
         charge_rate = np.where(current < 80.0, 40.0, 15.0)
         delta = np.where(charging[:, k], charge_rate, -drain_pct_h[:, k]) * step_h
         current = np.clip(current + delta, 1.0, 100.0)
+    level[:, -1] = current
     return level

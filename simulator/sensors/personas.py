@@ -43,7 +43,9 @@ Rhythm = tuple[tuple[float, Activity], ...]  # (local hour it starts, activity),
 class Persona:
     """A kind of phone owner.
 
-    `weekday`/`weekend`: the rhythm, as (start hour, activity) from midnight.
+    `weekday`/`weekend`: the rhythm, as (start hour, activity) from midnight;
+    `by_day` overrides it for given days of the week (0 = Monday). Invariant: each day
+    starts in the activity the previous day's rhythm ends in (tested).
     `excursion_weight[a]`: weight of unscheduled activity a when the next one is drawn
     (the scheduled one weighs 1). `excursion_min[a]`: median minutes of an unscheduled
     stay. `dwell_sigma`: log-normal shape of dwell times (0.25 = about +-25 %).
@@ -62,6 +64,14 @@ class Persona:
     walk_max_km: float
     running_probability: float
     charge_overnight_probability: float
+    by_day: tuple[tuple[int, Rhythm], ...] = ()
+
+    def rhythm(self, day_of_week: int) -> Rhythm:
+        """The rhythm of a day of the week (0 = Monday)."""
+        for day, rhythm in self.by_day:
+            if day == day_of_week:
+                return rhythm
+        return self.weekend if day_of_week >= 5 else self.weekday
 
 
 _WEEKEND_COMMON: Rhythm = ((0, _S), (8.5, _H), (11.0, _O), (13.0, _H), (16.0, _O), (18.0, _H),
@@ -87,10 +97,16 @@ PERSONAS: dict[str, Persona] = {
         Persona("night_shift",
                 weekday=((0, _W), (6.25, _H), (7.5, _S), (14.5, _H), (17.0, _O), (18.0, _H),
                          (21.5, _W)),
-                weekend=((0, _W), (6.25, _H), (7.5, _S), (15.0, _H), (17.0, _O), (19.0, _H)),
+                # shifts run Sunday to Thursday nights
+                weekend=((0, _S), (9.0, _H), (12.0, _O), (14.0, _H), (17.0, _O), (19.0, _H),
+                         (23.75, _S)),
                 excursion_weight=(0.0, 0.1, 0.0, 0.1), excursion_min=(60, 40, 60, 30),
                 dwell_sigma=0.2, home_work_km=7.0, walk_max_km=1.2,
-                running_probability=0.05, charge_overnight_probability=0.5),
+                running_probability=0.05, charge_overnight_probability=0.5,
+                by_day=((4, ((0, _W), (6.25, _H), (7.5, _S), (14.5, _H), (17.0, _O),
+                             (18.0, _H), (23.5, _S))),
+                        (6, ((0, _S), (9.5, _H), (12.0, _O), (14.0, _H), (17.0, _O),
+                             (18.0, _H), (21.5, _W))))),
         Persona("outdoor_active",
                 weekday=((0, _S), (6.0, _O), (7.0, _H), (8.0, _O), (12.0, _H), (13.0, _O),
                          (17.5, _H), (19.0, _O), (20.0, _H), (22.5, _S)),
@@ -121,11 +137,11 @@ MINUTES_PER_DAY = 1440
 
 @dataclass(frozen=True)
 class RhythmTables:
-    """Per-minute lookups over (persona, weekend, minute of day).
+    """Per-minute lookups over (persona, day of week, minute of day).
 
-    `scheduled[p, w, m]`: the scheduled activity at minute m.
-    `until_change[p, w, m]`: minutes from m until the schedule next differs (the
-    rhythm of the following day counts as repeating, so the value is finite).
+    `scheduled[p, d, m]`: the scheduled activity at minute m of weekday d (0 = Monday).
+    `until_change[p, d, m]`: minutes from m until the schedule next differs, looking into
+    the next day's rhythm (capped at two days).
     """
 
     scheduled: npt.NDArray[np.int8]
@@ -134,20 +150,18 @@ class RhythmTables:
 
 def rhythm_tables(names: tuple[str, ...] = PERSONA_NAMES) -> RhythmTables:
     """Build the lookup tables for the personas `names`, in that order."""
-    scheduled = np.zeros((len(names), 2, MINUTES_PER_DAY), dtype=np.int8)
+    scheduled = np.zeros((len(names), 7, MINUTES_PER_DAY), dtype=np.int8)
     for p, name in enumerate(names):
         persona = PERSONAS[name]
-        for w, rhythm in enumerate((persona.weekday, persona.weekend)):
-            for start, activity in rhythm:
-                scheduled[p, w, round(start * 60):] = activity
+        for d in range(7):
+            for start, activity in persona.rhythm(d):
+                scheduled[p, d, round(start * 60):] = activity
     until = np.zeros(scheduled.shape, dtype=np.float32)
+    minutes = np.arange(MINUTES_PER_DAY)
     for p in range(len(names)):
-        for w in range(2):
-            row = np.concatenate([scheduled[p, w], scheduled[p, w]])
-            change = np.flatnonzero(row[1:] != row[:-1]) + 1
-            if change.size == 0:
-                until[p, w] = MINUTES_PER_DAY
-                continue
-            nxt = change[np.searchsorted(change, np.arange(MINUTES_PER_DAY), side="right")]
-            until[p, w] = nxt - np.arange(MINUTES_PER_DAY)
+        for d in range(7):
+            row = np.concatenate([scheduled[p, d], scheduled[p, (d + 1) % 7]])
+            change = np.concatenate([np.flatnonzero(row[1:] != row[:-1]) + 1,
+                                     [2 * MINUTES_PER_DAY]])
+            until[p, d] = change[np.searchsorted(change, minutes, side="right")] - minutes
     return RhythmTables(scheduled, until)

@@ -24,7 +24,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy import stats
 
-from simulator.seeds import Stream, generator
+from simulator.seeds import Stream, generator, uniform_hash
 from simulator.sensors.personas import PERSONAS, Activity, RhythmTables
 from simulator.sensors.traits import Traits
 
@@ -35,6 +35,7 @@ WALK_SPEED_MPS = 1.35
 RUN_SPEED_MPS = 2.8
 VEHICLE_SPEED_MPS = 7.0
 STOP_WALK_MIN = 5.0
+EARLY_MIN = 90.0  # an activity begun this close to its scheduled start is on schedule
 BEDTIME_MIN = 15.0  # home past one's bedtime: soon asleep
 DEVIATION_MIN = 90.0  # scale of how far a day strays from the rhythm
 OUTDOOR_SPOT_M = (300.0, 1200.0)  # a park or errand this far from where one was
@@ -73,8 +74,13 @@ def _uniforms(seed: int, phones: npt.NDArray[np.int64], day: int) -> F64:
     return out
 
 
+def day_of_week(day: int) -> int:
+    """0 = Monday for local day `day` counted from 1970-01-01 (a Thursday)."""
+    return (day + 3) % 7
+
+
 def plan_day(seed: int, traits: Traits, tables: RhythmTables, persona_names: tuple[str, ...],
-             day: int, weekend: bool) -> DayPlan:
+             day: int) -> DayPlan:
     """Plan local day `day` (days since the epoch, local) for every phone in `traits`."""
     n = len(traits.phone)
     u = _uniforms(seed, traits.phone, day)
@@ -85,9 +91,12 @@ def plan_day(seed: int, traits: Traits, tables: RhythmTables, persona_names: tup
     walk_max_m = np.array([p.walk_max_km for p in personas])[traits.persona] * 1000.0
     run_p = np.array([p.running_probability for p in personas])[traits.persona]
     charge_p = traits.charge_overnight_probability
-    w = int(weekend)
-    sched = tables.scheduled[traits.persona, w]  # (P, 1440)
-    until = tables.until_change[traits.persona, w]
+    dow = day_of_week(day)
+    sched = tables.scheduled[traits.persona, dow]  # (P, 1440)
+    until = tables.until_change[traits.persona, dow]
+    # Charging overnight is a property of the night, shared by the two days it touches.
+    charges_night = [uniform_hash(seed, Stream.NIGHT, traits.phone, night) < charge_p
+                     for night in (day, day + 1)]
 
     size = MAX_STEPS * LEGS
     start = np.full((n, size), np.inf)
@@ -110,10 +119,14 @@ def plan_day(seed: int, traits: Traits, tables: RhythmTables, persona_names: tup
     for k in range(MAX_STEPS):
         uk = u[:, k]
         minute = np.minimum(t, 1439).astype(np.int64)
+        now_until = until[rows, minute]
+        change = np.minimum(minute + now_until, 1439).astype(np.int64)
         on_schedule = sched[rows, minute] == cur
-        median = np.where(on_schedule, np.maximum(until[rows, minute], 10.0),
-                          ex_min[rows, cur])
-        bedtime = (cur == Activity.HOME) & (sched[rows, minute] == Activity.SLEEP)
+        # up shortly before the rhythm says so (woke before the alarm, left work early)
+        early = ~on_schedule & (sched[rows, change] == cur) & (now_until <= EARLY_MIN)
+        median = np.where(on_schedule, np.maximum(now_until, 10.0),
+                          np.where(early, now_until + until[rows, change], ex_min[rows, cur]))
+        bedtime = (cur == Activity.HOME) & (sched[rows, minute] == Activity.SLEEP) & ~early
         median = np.where(bedtime, BEDTIME_MIN, median)
         # People keep to a rhythm within tens of minutes, not within a fixed percentage
         # of a long stay: the shape shrinks for long scheduled stays (spread <= ~1 h).
@@ -132,14 +145,18 @@ def plan_day(seed: int, traits: Traits, tables: RhythmTables, persona_names: tup
         running[:, slot] = (cur == Activity.OUTDOOR) & (uk[:, 1] < run_p)
         pose_u[:, slot] = uk[:, 2]
         level_u[:, slot] = uk[:, 3]
-        charging[:, slot] = (cur == Activity.SLEEP) & (uk[:, 4] < charge_p) | (
-            at_work & (uk[:, 4] < 0.15))
+        tonight = np.where(t < 720, charges_night[0], charges_night[1])
+        charging[:, slot] = (cur == Activity.SLEEP) & tonight | (at_work & (uk[:, 4] < 0.15))
         t = t + dwell
         done |= t >= 1440
         # -- choose the next stationary activity
         nminute = np.minimum(t, 1439).astype(np.int64)
+        scheduled = sched[rows, nminute].astype(np.int64)
+        # Left before the rhythm changed: what comes next is the next scheduled activity.
+        ahead = np.minimum(nminute + until[rows, nminute], 1439).astype(np.int64)
+        scheduled = np.where(scheduled == cur, sched[rows, ahead], scheduled)
         weights = ex_weight.copy()
-        weights[rows, sched[rows, nminute]] = 1.0
+        weights[rows, scheduled] = 1.0
         weights[rows, cur] = 0.0
         weights[cur != Activity.HOME, Activity.SLEEP] = 0.0
         fallback = weights.sum(axis=1) == 0
@@ -161,7 +178,7 @@ def plan_day(seed: int, traits: Traits, tables: RhythmTables, persona_names: tup
         ride = np.where(walk_only, 0.0, trip_m / VEHICLE_SPEED_MPS / 60.0)
         walk2 = np.where(walk_only, 0.0, STOP_WALK_MIN)
         frac1 = np.where(walk_only, 1.0,
-                         np.minimum(walk1 * 60 * WALK_SPEED_MPS / np.maximum(trip_m, 1.0), 0.3))
+                         np.minimum(walk1 * 60 * walk_speed / np.maximum(trip_m, 1.0), 0.3))
         frac2 = np.where(walk_only, 1.0, 1.0 - frac1)
         p1 = pos + (dest - pos) * frac1[:, None]
         p2 = pos + (dest - pos) * frac2[:, None]

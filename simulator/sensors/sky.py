@@ -1,4 +1,4 @@
-"""The sky over a city: sun elevation, cloud cover and sea-level pressure.
+"""The sky (and ground) of a city: sun elevation, cloud cover, sea-level pressure, relief.
 
 - Sun elevation: the low-precision solar coordinates of the Astronomical Almanac (also
   NOAA's "general solar position" formulae), accurate to about 0.01 degree for 1950-2050.
@@ -44,6 +44,13 @@ def sun_elevation_deg(epoch_s: F64, lat: float | F64, lon: float | F64) -> F64:
     return np.asarray(np.degrees(np.arcsin(np.clip(sin_elev, -1.0, 1.0))), dtype=np.float64)
 
 
+def _wavevectors(rng: np.random.Generator, count: int) -> F64:
+    wavelength_m = rng.uniform(3_000.0, 10_000.0, count)
+    angle = rng.uniform(0, 2 * np.pi, count)
+    k = 2 * np.pi / wavelength_m
+    return np.stack([k * np.cos(angle), k * np.sin(angle)], axis=1)
+
+
 @dataclass(frozen=True)
 class Sky:
     """Seeded weather of one city; every method is a pure function of time."""
@@ -56,6 +63,9 @@ class Sky:
     pressure_periods_h: F64
     pressure_amplitudes: F64
     pressure_phases: F64
+    terrain_wavevectors: F64  # (3, 2) radians per metre
+    terrain_amplitudes: F64
+    terrain_phases: F64
 
     @classmethod
     def seeded(cls, seed: int, city_index: int, lon: float) -> Sky:
@@ -70,7 +80,17 @@ class Sky:
             pressure_periods_h=np.array([16.0, 36.0, 72.0, 144.0]) * rng.uniform(0.8, 1.25, 4),
             pressure_amplitudes=np.array([1.0, 3.0, 5.0, 6.0]) * rng.uniform(0.5, 1.2, 4),
             pressure_phases=rng.uniform(0, 2 * np.pi, 4),
+            terrain_wavevectors=_wavevectors(rng, 3),
+            terrain_amplitudes=np.array([2.0, 3.0, 5.0]),
+            terrain_phases=rng.uniform(0, 2 * np.pi, 3),
         )
+
+    def ground_m(self, xy: F64) -> F64:
+        """Ground elevation (m) relative to the city's at local positions `xy` (..., 2):
+        gentle relief (three plane waves, 3-10 km wavelengths, +-10 m in all)."""
+        phase = np.asarray(xy, dtype=np.float64) @ self.terrain_wavevectors.T
+        waves = self.terrain_amplitudes * np.sin(phase + self.terrain_phases)
+        return np.asarray(waves.sum(axis=-1), dtype=np.float64)
 
     def _waves(self, epoch_s: F64, periods_h: F64, amplitudes: F64, phases: F64) -> F64:
         hours = np.asarray(epoch_s, dtype=np.float64)[..., None] / _HOUR_S

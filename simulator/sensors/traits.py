@@ -20,6 +20,7 @@ transformed vectorised over the fleet. Sources of each figure:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -72,8 +73,10 @@ def _uniforms(seed: int, phones: npt.NDArray[np.int64]) -> F64:
 
 def draw_traits(seed: int, phones: npt.NDArray[np.int64], city: City,
                 persona_names: tuple[str, ...], persona_weights: F64,
-                barometer_share: float = 0.7) -> Traits:
+                barometer_share: float = 0.7,
+                ground_m: Callable[[F64], F64] | None = None) -> Traits:
     """Traits of `phones`; see the module docstring for the figures."""
+    ground = ground_m if ground_m is not None else (lambda xy: np.zeros(len(xy)))
     u = _uniforms(seed, phones)
     z = special.ndtri(np.clip(u, 1e-12, 1 - 1e-12))
     cum = np.cumsum(persona_weights / persona_weights.sum())
@@ -97,8 +100,8 @@ def draw_traits(seed: int, phones: npt.NDArray[np.int64], city: City,
         work_xy=work,
         home_floor=np.floor(u[:, 5] * 6).astype(np.int64),
         work_floor=np.minimum(np.floor(np.exp(0.7 + 1.0 * z[:, 6])), 30).astype(np.int64),
-        home_ground_m=5.0 * z[:, 7],
-        work_ground_m=5.0 * z[:, 8],
+        home_ground_m=ground(home),
+        work_ground_m=ground(work),
         phase_ms=np.floor(u[:, 9] * 300_000).astype(np.int64),
         clock_skew_ms=np.round(skew).astype(np.int64),
         has_barometer=u[:, 10] < barometer_share,
