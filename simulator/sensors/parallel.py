@@ -18,7 +18,7 @@ from typing import NamedTuple
 import numpy as np
 import numpy.typing as npt
 
-from simulator.sensors.encode import DEFAULT_FORMAT, NumberFormat, encode_lines
+from simulator.sensors.encode import DEFAULT_FORMAT, NumberFormat, encode
 from simulator.sensors.fleet import FleetConfig, FleetGenerator
 
 
@@ -27,7 +27,7 @@ class _Result(NamedTuple):
 
     order_ms: npt.NDArray[np.int64]
     phone: npt.NDArray[np.int64]
-    blob: bytes
+    blob: npt.NDArray[np.uint8]
     ends: npt.NDArray[np.int64]  # line i is blob[ends[i-1]:ends[i]]
 
 
@@ -41,9 +41,8 @@ def _init_worker(config: FleetConfig) -> None:
 
 def _task(gen: FleetGenerator, phones: range, hour: int, fmt: NumberFormat) -> _Result:
     block = gen.block(phones, hour)
-    lines = encode_lines(block, fmt)
-    ends = np.cumsum(np.fromiter(map(len, lines), dtype=np.int64, count=len(lines)))
-    return _Result(block.order_ms, block.phone, b"".join(lines), ends)
+    encoded = encode(block, fmt)
+    return _Result(block.order_ms, block.phone, encoded.blob, encoded.ends)
 
 
 def _worker_task(phones: range, hour: int, fmt: NumberFormat) -> _Result:
@@ -55,12 +54,12 @@ def _merge(results: list[_Result]) -> list[memoryview]:
     """All lines of `results` in (true window start, phone) order, as views (no copies)."""
     if len(results) == 1:  # a task's block is already in order
         only = results[0]
-        view = memoryview(only.blob)
+        view = memoryview(only.blob.data)
         starts = np.concatenate([[0], only.ends[:-1]]).tolist()
         return [view[a:b] for a, b in zip(starts, only.ends.tolist(), strict=True)]
     order_ms = np.concatenate([r.order_ms for r in results])
     phone = np.concatenate([r.phone for r in results])
-    views = [memoryview(r.blob) for r in results]
+    views = [memoryview(r.blob.data) for r in results]
     which = np.concatenate([np.full(len(r.ends), k) for k, r in enumerate(results)])
     ends = np.concatenate([r.ends for r in results])
     begins = np.concatenate([np.concatenate([[0], r.ends[:-1]]) for r in results])
