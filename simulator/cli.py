@@ -75,6 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="how floats are written: float32 (default), float64, round0..round9")
     gen.add_argument("--no-imperfections", action="store_true",
                      help="perfect streams: no missing, stuck, duplicated readings or kills")
+    gen.add_argument("--imperfection", action="append", default=[], metavar="NAME=VALUE",
+                     help="set one imperfection rate, e.g. missing_probability=0.01 or "
+                          "kills_per_day=2 (repeatable; applied after --no-imperfections)")
     gen.add_argument("--from-recording", metavar="ZIP",
                      help="replay a Sensor Logger export instead of synthetic phones")
     gen.add_argument("--speed", type=_positive_float, default=1.0,
@@ -108,9 +111,10 @@ def _generate(args: argparse.Namespace) -> int:
     from simulator.sensors.imperfections import Imperfections
     from simulator.sensors.parallel import generate_lines
 
+    imperfections = Imperfections.none() if args.no_imperfections else Imperfections()
     config = FleetConfig(
         seed=args.seed, phones=args.phones, start_ms=start_ms, hours=args.hours,
-        imperfections=Imperfections.none() if args.no_imperfections else Imperfections(),
+        imperfections=imperfections.with_settings(args.imperfection),
     )
     print(f"ggsim generate: seed={config.seed} phones={config.phones} "
           f"start={format_instant(start_ms)} hours={config.hours:g} format={fmt.name}",

@@ -51,8 +51,23 @@ def test_stdout_is_the_default_output() -> None:
     (["generate", "--start", "2019-12-31T00:00:00Z"], "2020-01-01"),
     (["generate", "--number-format", "float16"], "number format"),
     (["generate", "--out", "/nonexistent/dir/x.jsonl"], "does not exist"),
+    (["generate", "--imperfection", "missing=0.1"], "missing_probability"),
+    (["generate", "--imperfection", "jitter_ms=fast"], "not a number"),
+    (["generate", "--imperfection", "missing_probability=0.9"], "at most 0.5"),
 ])
 def test_bad_arguments_exit_2_with_a_specific_message(
         argv: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(argv) == 2
     assert message in capsys.readouterr().err
+
+
+def test_imperfection_settings_change_the_stream(tmp_path: Path) -> None:
+    clean, dirty = tmp_path / "clean.jsonl", tmp_path / "dirty.jsonl"
+    base = ["generate", "--phones", "3", "--hours", "1", "--seed", "4", "--no-imperfections"]
+    assert main([*base, "--out", str(clean)]) == 0
+    assert main([*base, "--imperfection", "missing_probability=0.3", "--out", str(dirty)]) == 0
+    counts = [json.loads(line)["payload"]["summary"]["count"]
+              for line in dirty.read_bytes().splitlines()]
+    assert all(json.loads(line)["payload"]["summary"]["count"] == 30
+               for line in clean.read_bytes().splitlines())
+    assert sum(counts) < 0.8 * 30 * len(counts)

@@ -17,7 +17,7 @@ Clock skew is a per-phone trait (`simulator.sensors.traits`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 
 from simulator.errors import UsageError
 
@@ -42,6 +42,22 @@ class Imperfections:
                 raise UsageError(f"imperfection {f.name} must be a number >= 0, got {value!r}")
             if f.name.endswith("_probability") and value > 0.5:
                 raise UsageError(f"imperfection {f.name} must be at most 0.5, got {value}")
+
+    def with_settings(self, settings: list[str]) -> Imperfections:
+        """A copy with `NAME=VALUE` settings applied; unknown names are a `UsageError`."""
+        known = {f.name for f in fields(self)}
+        changes: dict[str, float] = {}
+        for setting in settings:
+            name, sep, value = setting.partition("=")
+            if not sep or name not in known:
+                raise UsageError(f"--imperfection {setting!r}: expected NAME=VALUE with NAME "
+                                 f"one of {', '.join(sorted(known))}")
+            try:
+                changes[name] = float(value)
+            except ValueError:
+                raise UsageError(f"--imperfection {setting!r}: {value!r} is not a number"
+                                 ) from None
+        return replace(self, **changes)
 
     @classmethod
     def none(cls) -> Imperfections:
