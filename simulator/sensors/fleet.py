@@ -55,7 +55,8 @@ SEQ_EPOCH_MS = 1_577_836_800_000  # 2020-01-01T00:00:00Z: seq counts windows fro
 BATTERY_STEP_MIN = 5
 BATTERY_LOOKBACK_DAYS = 3
 MAX_KILLS = 4  # per phone and day; P(more) is negligible at realistic rates
-N_NORMALS = 14  # per sample: light, accel x3, gyro x3, pressure, 5 imperfections, jitter
+N_NORMALS = 9  # per sample: light, accel x3, gyro x3, pressure, timestamp jitter
+N_UNIFORMS = 6  # per sample: missing, stuck, NaN light, NaN gyro, duplicate, reorder
 
 
 @dataclass(frozen=True)
@@ -220,28 +221,31 @@ class FleetGenerator:
         pose_u = plan.pose_u[rows, seg]
         level_u = plan.level_u[rows, seg]
         running = plan.running[rows, seg]
-        pose = models.pose_of(act, pose_u)
+        pose = models.pose_of(plan.activity, plan.pose_u)[rows, seg]  # per segment, then gather
         seg_start = plan.start_min[rows, seg]
         seg_end = np.where(seg + 1 < plan.start_min.shape[1],
                            plan.start_min[rows, np.minimum(seg + 1, plan.start_min.shape[1] - 1)],
                            np.inf)
         frac = np.clip((minute - seg_start) / np.maximum(seg_end - seg_start, 1e-9), 0.0, 1.0)
-        xy = plan.from_xy[rows, seg] + (plan.to_xy[rows, seg] - plan.from_xy[rows, seg]) * \
-            frac[..., None]
+        start_xy = plan.from_xy[rows, seg]
+        xy = start_xy + (plan.to_xy[rows, seg] - start_xy) * frac[..., None]
 
+        # Normals cost ~10 ns each here, uniforms ~2 ns: events are drawn as uniforms.
         z = np.empty((n, SAMPLES_PER_BLOCK + BATCHES_PER_BLOCK, N_NORMALS), dtype=np.float32)
+        ev = np.empty((n, SAMPLES_PER_BLOCK, N_UNIFORMS), dtype=np.float32)
         for row, phone in enumerate(tr.phone.tolist()):
-            generator(cfg.seed, Stream.SAMPLES, phone, hour).standard_normal(
-                (SAMPLES_PER_BLOCK + BATCHES_PER_BLOCK, N_NORMALS), dtype=np.float32,
-                out=z[row])
+            rng = generator(cfg.seed, Stream.SAMPLES, phone, hour)
+            rng.standard_normal(z.shape[1:], dtype=np.float32, out=z[row])
+            rng.random(ev.shape[1:], dtype=np.float32, out=ev[row])
         zs, zb = z[:, :SAMPLES_PER_BLOCK], z[:, SAMPLES_PER_BLOCK:]
 
         # Light
         # The sky changes slowly: evaluate it at window edges, interpolate within.
         edges_s = (win_start[:, :, None] + BATCH_MS * np.arange(2)) / 1000.0  # (P, 12, 2)
-        elevation = _within_windows(sun_elevation_deg(edges_s, cfg.city.lat, cfg.city.lon))
-        outdoor = models.outdoor_lux(elevation,
-                                     _within_windows(self.sky.cloud_cover(edges_s)))
+        edge_elevation = sun_elevation_deg(edges_s, cfg.city.lat, cfg.city.lon)
+        elevation = _within_windows(edge_elevation)
+        outdoor = _within_windows(models.outdoor_lux(edge_elevation,
+                                                     self.sky.cloud_cover(edges_s)))
         scene = models.scene_lux(act, pose, level_u, outdoor, elevation)
         light = models.sensor_lux(scene, tr.light_gain[:, None], tr.light_max_lux[:, None],
                                   tr.light_resolution[:, None], zs[..., 0])
@@ -258,9 +262,9 @@ class FleetGenerator:
         gyro32 = models.quantise(gyro, models.GYRO_RESOLUTION)
         # Pressure
         indoor = np.isin(act, (Activity.SLEEP, Activity.HOME, Activity.WORK))
-        altitude = cfg.city.elevation_m + np.where(
-            indoor, plan.ground_m[rows, seg] + plan.floor[rows, seg] * models.STOREY_M + 1.0,
-            self.sky.ground_m(xy) + 1.2)
+        altitude = cfg.city.elevation_m + plan.ground_m[rows, seg] + \
+            plan.floor[rows, seg] * models.STOREY_M + 1.0
+        altitude[~indoor] = cfg.city.elevation_m + self.sky.ground_m(xy[~indoor]) + 1.2
         p_sd = np.where(act == Activity.VEHICLE, 0.05, 0.013)
         sea_level = _within_windows(self.sky.sea_level_pressure_hpa(edges_s))
         pressure = (models.pressure_hpa(sea_level, altitude)
@@ -268,18 +272,17 @@ class FleetGenerator:
 
         # Imperfections
         imp = cfg.imperfections
-        hit = _bernoulli
-        stuck = hit(zs[..., 9], imp.stuck_probability)
+        stuck = ev[..., 1] < imp.stuck_probability
         stuck[:, 0] = False
         light = np.where(stuck, np.roll(light, 1, axis=1), light)
         pressure = np.where(stuck, np.roll(pressure, 1, axis=1), pressure)
-        light[hit(zs[..., 10], imp.nan_probability)] = np.nan
-        gyro32[hit(-zs[..., 10], imp.nan_probability), 0] = np.nan
+        light[ev[..., 2] < imp.nan_probability] = np.nan
+        gyro32[ev[..., 3] < imp.nan_probability, 0] = np.nan
         killed = self._killed(plan, minute, day0)
         lost = _lost_with_kill(killed.reshape(n, BATCHES_PER_BLOCK, READINGS_PER_BATCH))
-        present = ~(lost.reshape(n, -1) | hit(zs[..., 8], imp.missing_probability))
-        multiplicity = present.astype(np.int64) * (1 + hit(zs[..., 11], imp.duplicate_probability))
-        jitter = np.round(imp.jitter_ms * zs[..., 13].astype(np.float64)).astype(np.int64)
+        present = ~(lost.reshape(n, -1) | (ev[..., 0] < imp.missing_probability))
+        multiplicity = present.astype(np.int64) * (1 + (ev[..., 4] < imp.duplicate_probability))
+        jitter = np.round(imp.jitter_ms * zs[..., 8].astype(np.float64)).astype(np.int64)
         t_ms = sample_ms + tr.clock_skew_ms[:, None] + jitter
 
         # Batches: keep windows inside [start, end) that hold at least one reading.
@@ -293,7 +296,7 @@ class FleetGenerator:
         batch_counts = counts.ravel()[keep_flat]
         offsets = np.zeros(len(batch_counts) + 1, dtype=np.int64)
         np.cumsum(batch_counts, out=offsets[1:])
-        reading = _reorder(reading, offsets, zs[..., 12].reshape(-1)[reading],
+        reading = _reorder(reading, offsets, ev[..., 5].reshape(-1)[reading],
                            imp.reorder_probability)
 
         phone_of_batch = np.repeat(np.arange(n), BATCHES_PER_BLOCK)[keep_flat]
@@ -372,13 +375,6 @@ def _within_windows(edges: F64) -> F64:
     return inside.reshape(edges.shape[0], -1)
 
 
-def _bernoulli(z: npt.NDArray[np.float32], probability: float) -> npt.NDArray[np.bool_]:
-    """True where a standard normal exceeds its (1 - p) quantile: probability p."""
-    if probability <= 0:
-        return np.zeros(z.shape, dtype=bool)
-    return np.asarray(z > special.ndtri(1.0 - probability), dtype=bool)
-
-
 def _lookup(start_min: F64, minute: F64) -> I64:
     """Index of the segment of each row in effect at each minute (rows searched apart)."""
     rows, width = start_min.shape
@@ -397,12 +393,12 @@ def _lost_with_kill(killed: npt.NDArray[np.bool_]) -> npt.NDArray[np.bool_]:
     return after
 
 
-def _reorder(reading: I64, offsets: I64, z: npt.NDArray[np.float32],
+def _reorder(reading: I64, offsets: I64, u: npt.NDArray[np.float32],
              probability: float) -> I64:
-    """Swap a reading with its successor in the same batch where flagged."""
+    """Swap a reading with its successor in the same batch where `u < probability`."""
     if probability <= 0 or reading.size < 2:
         return reading
-    flag = _bernoulli(z, probability)
+    flag = u < probability
     flag[-1] = False
     batch_end = np.zeros(reading.size, dtype=bool)
     batch_end[offsets[1:] - 1] = True

@@ -129,15 +129,22 @@ def sensor_lux(scene: F64, gain: F64, max_lux: F64, resolution: F64, z: F32) -> 
 
 
 def gravity(pose: npt.NDArray[np.int64], pose_u: F64, t_min: F64, moving: npt.NDArray[np.bool_]
-            ) -> F64:
-    """Gravity in the phone frame (..., 3) from pose angles with a slow drift."""
-    jitter = (np.modf(pose_u * 97.0)[0] - 0.5) * 20.0
-    drift = np.where(moving, 8.0, 1.0) * np.sin(2 * np.pi * t_min / 20.0 + 40.0 * pose_u)
-    pitch = np.radians(_POSE_PITCH_DEG[pose] + jitter + drift)
-    roll = np.radians(_POSE_ROLL_DEG[pose] + 0.5 * jitter)
-    g = STANDARD_GRAVITY
-    return np.stack([g * np.cos(pitch) * np.sin(roll), g * np.sin(pitch),
-                     g * np.cos(pitch) * np.cos(roll)], axis=-1)
+            ) -> F32:
+    """Gravity in the phone frame (..., 3) from pose angles with a slow drift (float32:
+    the sensor's own precision, and twice as fast to compute)."""
+    jitter = ((np.modf(pose_u * 97.0)[0] - 0.5) * 20.0).astype(np.float32)
+    phase = (2 * np.pi / 20.0 * t_min + 40.0 * pose_u).astype(np.float32)
+    amplitude = np.where(moving, np.float32(8.0), np.float32(1.0))
+    pitch = np.radians(_POSE_PITCH_DEG.astype(np.float32)[pose] + jitter
+                       + amplitude * np.sin(phase))
+    roll = np.radians(_POSE_ROLL_DEG.astype(np.float32)[pose] + np.float32(0.5) * jitter)
+    g = np.float32(STANDARD_GRAVITY)
+    cos_pitch = np.cos(pitch)
+    out = np.empty((*pitch.shape, 3), dtype=np.float32)
+    out[..., 0] = g * cos_pitch * np.sin(roll)
+    out[..., 1] = g * np.sin(pitch)
+    out[..., 2] = g * cos_pitch * np.cos(roll)
+    return out
 
 
 def motion_sigma(activity: I8, pose: npt.NDArray[np.int64], running: npt.NDArray[np.bool_]
