@@ -215,12 +215,14 @@ def report(console: Console, rows: list[Measure | None], ratios: list[tuple[str,
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
-    p.add_argument("--phones", type=int, default=1000, help="vectorised fleet (default 1000)")
-    p.add_argument("--hours", type=float, default=2.0, help="simulated hours (default 2)")
+    # A whole day by default: day plans (and the battery's look-back days) are paid per
+    # phone-day, so a short sample would over-weight them against the 24 h target.
+    p.add_argument("--phones", type=int, default=250, help="vectorised fleet (default 250)")
+    p.add_argument("--hours", type=float, default=24.0, help="simulated hours (default 24)")
     p.add_argument("--repeats", type=int, default=3, help="runs per step; medians (default 3)")
     p.add_argument("--out", help="end-to-end output file (kept); default a temp file, deleted")
-    p.add_argument("--baseline-phones", type=int, default=50,
-                   help="phones of the plain-Python baseline, same hours (default 50)")
+    p.add_argument("--baseline-phones", type=int, default=10,
+                   help="phones of the plain-Python baseline, same hours (default 10)")
     p.add_argument("--workers", type=int, default=default_workers(),
                    help="worker processes of the ggsim-path end to end (default: one per CPU)")
     p.add_argument("--chunk-phones", type=int, default=1000,
