@@ -35,7 +35,7 @@ I64 = npt.NDArray[np.int64]
 LATLON_DECIMALS = 6
 
 # Operation codes of a line program; each operation is (code, argument).
-CONST, LINE, READ = 0, 1, 2  # copy constant k / row i of line column c / reading row
+CONST, STRING, NUMBERS = 0, 1, 2  # copy constant k / string i of column c / numbers
 WITH_PRESSURE = 4  # added to a code: only for phones with a barometer
 WITHOUT_PRESSURE = 8  # added to a code: only for phones without one
 FIRST = 16  # added to a code: only for a batch's first reading
@@ -56,9 +56,9 @@ class Encoded:
         return [data[a:b] for a, b in zip(starts, self.ends.tolist(), strict=True)]
 
 
-def _run_program(src: Any, const_at: Any, const_len: Any, line_at: Any, line_len: Any,
-         read_at: Any, read_len: Any, offsets: Any, has_pressure: Any, head: Any,
-         reading: Any, tail: Any, out: Any, ends: Any) -> int:  # pragma: no cover - compiled
+def _run_program(src: Any, const_at: Any, const_len: Any, str_at: Any, str_len: Any,
+                 cursor: Any, offsets: Any, has_pressure: Any, head: Any, reading: Any,
+                 tail: Any, out: Any, ends: Any) -> int:  # pragma: no cover - compiled
     pos = 0
     for i in range(len(offsets) - 1):
         for part in range(3):
@@ -79,15 +79,28 @@ def _run_program(src: Any, const_at: Any, const_len: Any, line_at: Any, line_len
                         if code & NOT_FIRST and r == offsets[i]:
                             continue
                     kind = code & 3
+                    if kind == NUMBERS:
+                        # copy `count` numbers of column `arg` from its cursor: up to the
+                        # count-th separator (a comma, or the closing bracket)
+                        count = program[k, 2]
+                        p = cursor[arg]
+                        while True:
+                            b = src[p]
+                            if b == 44 or b == 93:
+                                count -= 1
+                                if count == 0:
+                                    break
+                            out[pos] = b
+                            pos += 1
+                            p += 1
+                        cursor[arg] = p + 1
+                        continue
                     if kind == CONST:
                         at = const_at[arg]
                         size = const_len[arg]
-                    elif kind == LINE:
-                        at = line_at[arg, i]
-                        size = line_len[arg, i]
                     else:
-                        at = read_at[arg, r]
-                        size = read_len[arg, r]
+                        at = str_at[arg, i]
+                        size = str_len[arg, i]
                     if size > 24:
                         out[pos:pos + size] = src[at:at + size]
                     else:  # most fragments are short: a loop beats memmove's set-up
@@ -103,17 +116,23 @@ _run: Callable[..., int] = numba.njit(cache=True, nogil=True)(_run_program)
 
 
 class _Builder:
-    """Collects sources (one byte buffer) and the three line programs."""
+    """Collects sources (one byte buffer) and the three line programs.
 
-    def __init__(self, lines: int, readings: int) -> None:
+    Number columns are read sequentially: each is one orjson dump of a flat array, and
+    the compiled loop keeps a cursor in it, so no per-value offsets are ever computed.
+    Every value of a number column must therefore be written exactly once, in order
+    (optional values are left out of their column when they are not written).
+    """
+
+    def __init__(self, lines: int) -> None:
         self.parts: list[bytes] = []
         self.size = 0
         self.constants: dict[bytes, int] = {}
         self.const_at: list[int] = []
         self.const_len: list[int] = []
-        self.line_cols: list[tuple[I64, I64]] = []
-        self.read_cols: list[tuple[I64, I64]] = []
-        self.lines, self.readings = lines, readings
+        self.strings: list[tuple[I64, I64]] = []
+        self.cursors: list[int] = []
+        self.lines = lines
 
     def _add(self, data: bytes) -> int:
         at = self.size
@@ -121,65 +140,40 @@ class _Builder:
         self.size += len(data)
         return at
 
-    def const(self, text: bytes, flags: int = 0) -> tuple[int, int]:
+    def const(self, text: bytes, flags: int = 0) -> tuple[int, int, int]:
         if text not in self.constants:
             self.constants[text] = len(self.const_at)
             self.const_at.append(self._add(text))
             self.const_len.append(len(text))
-        return CONST + flags, self.constants[text]
+        return CONST + flags, self.constants[text], 0
 
-    def _rows(self, values: npt.NDArray[Any]) -> tuple[I64, I64]:
-        """Offsets and lengths of each row's text `v` or `v1,v2,v3` (k values per row).
-
-        The values are dumped as one flat array (orjson is ten times faster on a flat
-        array than on one with a row per value); commas separate the values, and no
-        number orjson writes contains a comma.
-        """
-        rows = len(values)
-        if rows == 0:
-            return np.zeros(0, np.int64), np.zeros(0, np.int64)
-        per_row = values.size // rows
-        text = orjson.dumps(np.ascontiguousarray(values).reshape(-1), option=_NUMPY)
-        base = self._add(text)
-        commas = np.flatnonzero(np.frombuffer(text, dtype=np.uint8) == ord(","))
-        if len(commas) != values.size - 1:
-            raise AssertionError("unexpected comma in orjson output")
-        starts = np.concatenate([[1], commas + 1])[::per_row]
-        ends = np.concatenate([commas, [len(text) - 1]])[per_row - 1::per_row]
-        return base + starts, ends - starts
-
-    def _strings(self, values: npt.NDArray[np.bytes_]) -> tuple[I64, I64]:
+    def string(self, values: npt.NDArray[np.bytes_]) -> tuple[int, int, int]:
+        """A per-line column of fixed-width strings."""
         width = values.dtype.itemsize
         base = self._add(np.ascontiguousarray(values).tobytes())
-        return (base + width * np.arange(len(values), dtype=np.int64),
-                np.char.str_len(values).astype(np.int64))
+        self.strings.append((base + width * np.arange(len(values), dtype=np.int64),
+                             np.char.str_len(values).astype(np.int64)))
+        return STRING, len(self.strings) - 1, 0
 
-    def line(self, values: npt.NDArray[Any], flags: int = 0) -> tuple[int, int]:
-        """A per-line column: numbers (formatted by orjson) or fixed-width strings."""
-        cols = self._strings(values) if values.dtype.kind == "S" else self._rows(values)
-        self.line_cols.append(cols)
-        return LINE + flags, len(self.line_cols) - 1
+    def numbers(self, values: npt.NDArray[Any], flags: int = 0) -> tuple[int, int, int]:
+        """A column of numbers, written `values.shape[1]` (or 1) per use."""
+        per_use = 1 if values.ndim == 1 else values.shape[1]
+        text = orjson.dumps(np.ascontiguousarray(values).reshape(-1), option=_NUMPY)
+        self.cursors.append(self._add(text) + 1)  # after the opening bracket
+        return NUMBERS + flags, len(self.cursors) - 1, per_use
 
-    def read(self, values: npt.NDArray[Any], flags: int = 0) -> tuple[int, int]:
-        """A per-reading column of numbers ((N,) or (N, k) rows)."""
-        self.read_cols.append(self._rows(values))
-        return READ + flags, len(self.read_cols) - 1
-
-    def run(self, block: BatchBlock, head: list[tuple[int, int]],
-            reading: list[tuple[int, int]], tail: list[tuple[int, int]]) -> Encoded:
+    def run(self, block: BatchBlock, head: list[tuple[int, int, int]],
+            reading: list[tuple[int, int, int]], tail: list[tuple[int, int, int]]) -> Encoded:
         src = np.frombuffer(b"".join(self.parts), dtype=np.uint8)
-        line_at = np.array([c[0] for c in self.line_cols], dtype=np.int64)
-        line_len = np.array([c[1] for c in self.line_cols], dtype=np.int64)
-        read_at = np.array([c[0] for c in self.read_cols], dtype=np.int64)
-        read_len = np.array([c[1] for c in self.read_cols], dtype=np.int64)
+        str_at = np.array([c[0] for c in self.strings], dtype=np.int64)
+        str_len = np.array([c[1] for c in self.strings], dtype=np.int64)
         const_len = np.array(self.const_len, dtype=np.int64)
-        programs = [np.array(p, dtype=np.int64).reshape(-1, 2) for p in (head, reading, tail)]
-        # Every source row is used at most once; constants once per use.
-        bound = src.size + int(const_len.sum()) * (self.lines + self.readings) + 1
+        programs = [np.array(p, dtype=np.int64).reshape(-1, 3) for p in (head, reading, tail)]
+        bound = src.size + int(const_len.sum()) * (self.lines + len(block.t_ms)) + 1
         out = np.empty(bound, dtype=np.uint8)
         ends = np.empty(self.lines, dtype=np.int64)
-        size = _run(src, np.array(self.const_at, dtype=np.int64), const_len, line_at,
-                    line_len, read_at, read_len, block.offsets, block.has_pressure,
+        size = _run(src, np.array(self.const_at, dtype=np.int64), const_len, str_at, str_len,
+                    np.array(self.cursors, dtype=np.int64), block.offsets, block.has_pressure,
                     *programs, out, ends)
         return Encoded(out[:size], ends)
 
@@ -199,39 +193,41 @@ def encode_block(block: BatchBlock, sensor_of: Any, derived_of: Any) -> Encoded:
     if block.size == 0:
         return Encoded(np.zeros(0, np.uint8), np.zeros(0, np.int64))
     summary = summarize(block)
-    b = _Builder(block.size, len(block.t_ms))
-    c, line, read = b.const, b.line, b.read
+    b = _Builder(block.size)
+    c, string, num = b.const, b.string, b.numbers
     p = WITH_PRESSURE
+    has_p = block.has_pressure
+    read_has_p = np.repeat(has_p, block.counts)
     head = [
-        c(b'{"device_id":"'), line(block.device_id), c(b'","user_id":"'), line(block.user_id),
-        c(b'","seq":'), line(block.seq), c(b',"batch_id":"'), line(block.batch_id),
-        c(b'","payload":{"timestamp":'), line(block.period_start_ms),
-        c(b',"summary":{"count":'), line(summary.count),
-        c(b',"period_start":"'), line(iso_seconds(block.period_start_ms)),
-        c(b'","period_end":"'), line(iso_seconds(block.period_end_ms)),
-        c(b'","light":{"avg":'), line(derived_of(summary.light_avg)),
-        c(b',"min":'), line(derived_of(summary.light_min)),
-        c(b',"max":'), line(derived_of(summary.light_max)),
-        c(b'},"accel_rms":'), line(derived_of(summary.accel_rms)),
-        c(b',"gyro_rms":'), line(derived_of(summary.gyro_rms)),
-        c(b',"pressure":{"avg":', p), line(derived_of(summary.pressure_avg), p),
-        c(b',"min":', p), line(derived_of(summary.pressure_min), p),
-        c(b',"max":', p), line(derived_of(summary.pressure_max), p),
+        c(b'{"device_id":"'), string(block.device_id), c(b'","user_id":"'),
+        string(block.user_id), c(b'","seq":'), num(block.seq), c(b',"batch_id":"'),
+        string(block.batch_id), c(b'","payload":{"timestamp":'), num(block.period_start_ms),
+        c(b',"summary":{"count":'), num(summary.count),
+        c(b',"period_start":"'), string(iso_seconds(block.period_start_ms)),
+        c(b'","period_end":"'), string(iso_seconds(block.period_end_ms)),
+        c(b'","light":{"avg":'), num(derived_of(summary.light_avg)),
+        c(b',"min":'), num(derived_of(summary.light_min)),
+        c(b',"max":'), num(derived_of(summary.light_max)),
+        c(b'},"accel_rms":'), num(derived_of(summary.accel_rms)),
+        c(b',"gyro_rms":'), num(derived_of(summary.gyro_rms)),
+        c(b',"pressure":{"avg":', p), num(derived_of(summary.pressure_avg[has_p]), p),
+        c(b',"min":', p), num(derived_of(summary.pressure_min[has_p]), p),
+        c(b',"max":', p), num(derived_of(summary.pressure_max[has_p]), p),
         c(b"}", p), c(b'},"batch":['),
     ]
     reading = [  # each reading's closing brace is written by the next one, or the tail
-        c(b'{"t":', FIRST), c(b'},{"t":', NOT_FIRST), read(block.t_ms), c(b',"light":'),
-        read(sensor_of(block.light)), c(b',"accel":['), read(sensor_of(block.accel)),
-        c(b'],"gyro":['), read(sensor_of(block.gyro)), c(b'],"pressure":', p),
-        read(sensor_of(block.pressure), p), c(b"]", WITHOUT_PRESSURE),
+        c(b'{"t":', FIRST), c(b'},{"t":', NOT_FIRST), num(block.t_ms), c(b',"light":'),
+        num(sensor_of(block.light)), c(b',"accel":['), num(sensor_of(block.accel)),
+        c(b'],"gyro":['), num(sensor_of(block.gyro)), c(b'],"pressure":', p),
+        num(sensor_of(block.pressure[read_has_p]), p), c(b"]", WITHOUT_PRESSURE),
     ]
     tail = [
-        c(b'}],"location":{"lat":'), line(np.round(block.lat, LATLON_DECIMALS)),
-        c(b',"lon":'), line(np.round(block.lon, LATLON_DECIMALS)),
-        c(b',"accuracy_m":'), line(sensor_of(block.accuracy_m)),
-        c(b'},"geohash":"'), line(block.geohash),
-        c(b'","battery_level":'), line(block.battery_level),
-        c(b',"is_charging":'), line(np.where(block.is_charging, b"true", b"false")),
+        c(b'}],"location":{"lat":'), num(np.round(block.lat, LATLON_DECIMALS)),
+        c(b',"lon":'), num(np.round(block.lon, LATLON_DECIMALS)),
+        c(b',"accuracy_m":'), num(sensor_of(block.accuracy_m)),
+        c(b'},"geohash":"'), string(block.geohash),
+        c(b'","battery_level":'), num(block.battery_level),
+        c(b',"is_charging":'), string(np.where(block.is_charging, b"true", b"false")),
         c(b"}}\n"),
     ]
     return b.run(block, head, reading, tail)
