@@ -164,7 +164,7 @@ def summarize(block: BatchBlock) -> Summary:
     offsets = block.offsets
     light_avg, light_min, light_max = _nan_stats(block.light.astype(np.float64), offsets)
     accel = block.accel.astype(np.float64)
-    dynamic = np.sqrt((accel * accel).sum(axis=1)) - STANDARD_GRAVITY
+    dynamic = np.sqrt(np.einsum("ij,ij->i", accel, accel)) - STANDARD_GRAVITY
     gyro = block.gyro.astype(np.float64)
     p_avg, p_min, p_max = _nan_stats(block.pressure.astype(np.float64), offsets)
     no_p = ~block.has_pressure
@@ -176,7 +176,7 @@ def summarize(block: BatchBlock) -> Summary:
         light_min=light_min,
         light_max=light_max,
         accel_rms=_rms(dynamic, offsets),
-        gyro_rms=_rms(np.sqrt((gyro * gyro).sum(axis=1)), offsets),
+        gyro_rms=_rms(np.sqrt(np.einsum("ij,ij->i", gyro, gyro)), offsets),
         pressure_avg=p_avg,
         pressure_min=p_min,
         pressure_max=p_max,

@@ -56,9 +56,10 @@ class Encoded:
         return [data[a:b] for a, b in zip(starts, self.ends.tolist(), strict=True)]
 
 
-def _run_program(src: Any, const_at: Any, const_len: Any, str_at: Any, str_len: Any,
-                 cursor: Any, offsets: Any, has_pressure: Any, head: Any, reading: Any,
-                 tail: Any, out: Any, ends: Any) -> int:  # pragma: no cover - compiled
+def _run_program(srcs: Any, const_at: Any, const_len: Any, str_src: Any, str_at: Any,
+                 str_len: Any, cursor_src: Any, cursor: Any, offsets: Any, has_pressure: Any,
+                 head: Any, reading: Any, tail: Any, out: Any, ends: Any
+                 ) -> int:  # pragma: no cover - compiled
     pos = 0
     for i in range(len(offsets) - 1):
         for part in range(3):
@@ -83,6 +84,7 @@ def _run_program(src: Any, const_at: Any, const_len: Any, str_at: Any, str_len: 
                         # copy `count` numbers of column `arg` from its cursor: up to the
                         # count-th separator (a comma, or the closing bracket)
                         count = program[k, 2]
+                        src = srcs[cursor_src[arg]]
                         p = cursor[arg]
                         while True:
                             b = src[p]
@@ -96,9 +98,11 @@ def _run_program(src: Any, const_at: Any, const_len: Any, str_at: Any, str_len: 
                         cursor[arg] = p + 1
                         continue
                     if kind == CONST:
+                        src = srcs[0]
                         at = const_at[arg]
                         size = const_len[arg]
                     else:
+                        src = srcs[str_src[arg]]
                         at = str_at[arg, i]
                         size = str_len[arg, i]
                     if size > 24:
@@ -125,33 +129,33 @@ class _Builder:
     """
 
     def __init__(self, lines: int) -> None:
-        self.parts: list[bytes] = []
-        self.size = 0
+        # Source 0 holds the constants; every column is a source of its own (no copy).
+        self.sources: list[npt.NDArray[np.uint8]] = [np.zeros(0, np.uint8)]
         self.constants: dict[bytes, int] = {}
+        self.const_text = b""
         self.const_at: list[int] = []
         self.const_len: list[int] = []
-        self.strings: list[tuple[I64, I64]] = []
-        self.cursors: list[int] = []
+        self.strings: list[tuple[int, I64, I64]] = []
+        self.cursors: list[tuple[int, int]] = []
         self.lines = lines
 
     def _add(self, data: bytes) -> int:
-        at = self.size
-        self.parts.append(data)
-        self.size += len(data)
-        return at
+        self.sources.append(np.frombuffer(data, dtype=np.uint8))
+        return len(self.sources) - 1
 
     def const(self, text: bytes, flags: int = 0) -> tuple[int, int, int]:
         if text not in self.constants:
             self.constants[text] = len(self.const_at)
-            self.const_at.append(self._add(text))
+            self.const_at.append(len(self.const_text))
             self.const_len.append(len(text))
+            self.const_text += text
         return CONST + flags, self.constants[text], 0
 
     def string(self, values: npt.NDArray[np.bytes_]) -> tuple[int, int, int]:
         """A per-line column of fixed-width strings."""
         width = values.dtype.itemsize
-        base = self._add(np.ascontiguousarray(values).tobytes())
-        self.strings.append((base + width * np.arange(len(values), dtype=np.int64),
+        source = self._add(np.ascontiguousarray(values).tobytes())
+        self.strings.append((source, width * np.arange(len(values), dtype=np.int64),
                              np.char.str_len(values).astype(np.int64)))
         return STRING, len(self.strings) - 1, 0
 
@@ -159,22 +163,25 @@ class _Builder:
         """A column of numbers, written `values.shape[1]` (or 1) per use."""
         per_use = 1 if values.ndim == 1 else values.shape[1]
         text = orjson.dumps(np.ascontiguousarray(values).reshape(-1), option=_NUMPY)
-        self.cursors.append(self._add(text) + 1)  # after the opening bracket
+        self.cursors.append((self._add(text), 1))  # just after the opening bracket
         return NUMBERS + flags, len(self.cursors) - 1, per_use
 
     def run(self, block: BatchBlock, head: list[tuple[int, int, int]],
             reading: list[tuple[int, int, int]], tail: list[tuple[int, int, int]]) -> Encoded:
-        src = np.frombuffer(b"".join(self.parts), dtype=np.uint8)
-        str_at = np.array([c[0] for c in self.strings], dtype=np.int64)
-        str_len = np.array([c[1] for c in self.strings], dtype=np.int64)
+        self.sources[0] = np.frombuffer(self.const_text, dtype=np.uint8)
+        str_src = np.array([c[0] for c in self.strings], dtype=np.int64)
+        str_at = np.array([c[1] for c in self.strings], dtype=np.int64)
+        str_len = np.array([c[2] for c in self.strings], dtype=np.int64)
         const_len = np.array(self.const_len, dtype=np.int64)
+        cursors = np.array(self.cursors, dtype=np.int64)
         programs = [np.array(p, dtype=np.int64).reshape(-1, 3) for p in (head, reading, tail)]
-        bound = src.size + int(const_len.sum()) * (self.lines + len(block.t_ms)) + 1
+        bound = sum(s.size for s in self.sources) + int(const_len.sum()) * (
+            self.lines + len(block.t_ms)) + 1
         out = np.empty(bound, dtype=np.uint8)
         ends = np.empty(self.lines, dtype=np.int64)
-        size = _run(src, np.array(self.const_at, dtype=np.int64), const_len, str_at, str_len,
-                    np.array(self.cursors, dtype=np.int64), block.offsets, block.has_pressure,
-                    *programs, out, ends)
+        size = _run(tuple(self.sources), np.array(self.const_at, dtype=np.int64), const_len,
+                    str_src, str_at, str_len, cursors[:, 0].copy(), cursors[:, 1].copy(),
+                    block.offsets, block.has_pressure, *programs, out, ends)
         return Encoded(out[:size], ends)
 
 
