@@ -6,6 +6,7 @@ Exit status: 0 success, 1 a check failed (later subcommands), 2 usage or environ
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import time
 from collections.abc import Sequence
@@ -15,6 +16,7 @@ from simulator.clock import DEFAULT_START, format_instant, parse_instant
 from simulator.errors import SimulatorError, UsageError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+MAX_HOURS = 8784
 
 
 def _positive_int(text: str) -> int:
@@ -32,14 +34,21 @@ def _positive_float(text: str) -> float:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected a number > 0, got {value}")
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {text}")
+    return value
+
+
+def _hours(text: str) -> float:
+    value = _positive_float(text)
+    if value > MAX_HOURS:
+        raise argparse.ArgumentTypeError(f"at most {MAX_HOURS} hours (a leap year), got {text}")
     return value
 
 
 def _seed(text: str) -> int:
-    try:
-        value = int(text, 0)
+    try:  # decimal, or 0x.. / 0o.. / 0b..
+        value = int(text, 0) if text[1:2].isalpha() else int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected an integer seed, got {text!r}") from None
     if value < 0:
@@ -64,7 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "arguments, same bytes.",
     )
     gen.add_argument("--phones", type=_positive_int, default=10, help="fleet size (default 10)")
-    gen.add_argument("--hours", type=_positive_float, default=1.0,
+    gen.add_argument("--hours", type=_hours, default=1.0,
                      help="simulated hours to generate (default 1)")
     gen.add_argument("--seed", type=_seed, default=0, help="run seed (default 0)")
     gen.add_argument("--start", default=DEFAULT_START,
@@ -72,6 +81,8 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--out", default="-",
                      help="output path; '-' for stdout (default); a .gz name compresses")
     gen.add_argument("--number-format", default="float32",
+                     choices=["float32", "float64", *(f"round{n}" for n in range(10))],
+                     metavar="FORMAT",
                      help="how floats are written: float32 (default), float64, round0..round9")
     gen.add_argument("--no-imperfections", action="store_true",
                      help="perfect streams: no missing, stuck, duplicated readings or kills")
@@ -83,10 +94,28 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--speed", type=_positive_float, default=1.0,
                      help="with --from-recording: playback speed factor (default 1)")
     gen.add_argument("--chunk-phones", type=_positive_int, default=1000,
-                     help="phones generated together (memory vs speed; output is the same)")
+                     help="phones generated together (memory vs speed; the output is the "
+                          "same bytes whatever the chunking)")
+    gen.add_argument("--workers", type=_positive_int, default=None,
+                     help="worker processes (default: one per CPU; output is the same)")
     gen.add_argument("--progress", choices=("auto", "always", "never"), default="auto",
                      help="progress bar on stderr (auto: when stderr is a terminal)")
     return parser
+
+
+_RECORDING_ONLY = {"speed": 1.0}
+_FLEET_ONLY = {"phones": 10, "hours": 1.0, "imperfection": [], "no_imperfections": False,
+               "chunk_phones": 1000, "workers": None}
+
+
+def _reject_conflicts(args: argparse.Namespace) -> None:
+    """Options that would be silently ignored are usage errors instead."""
+    unused = _FLEET_ONLY if args.from_recording else _RECORDING_ONLY
+    for name, default in unused.items():
+        if getattr(args, name) != default:
+            other = "with" if args.from_recording else "without"
+            raise UsageError(f"--{name.replace('_', '-')} has no effect {other} "
+                             f"--from-recording")
 
 
 def _generate(args: argparse.Namespace) -> int:
@@ -96,6 +125,7 @@ def _generate(args: argparse.Namespace) -> int:
     fmt = NumberFormat(args.number_format)
     start_ms = parse_instant(args.start)
     show = args.progress == "always" or (args.progress == "auto" and sys.stderr.isatty())
+    _reject_conflicts(args)
     if args.from_recording:
         from simulator.sensors.encode import iter_lines
         from simulator.sensors.recording import load_recording, recording_batches
@@ -106,6 +136,9 @@ def _generate(args: argparse.Namespace) -> int:
             out.writelines(iter_lines(block, fmt))
         print(f"ggsim: {block.size} uploads from {args.from_recording}", file=sys.stderr)
         return EXIT_OK
+
+    from rich.console import Console
+    from rich.progress import Progress
 
     from simulator.sensors.fleet import FleetConfig, FleetGenerator
     from simulator.sensors.imperfections import Imperfections
@@ -119,23 +152,16 @@ def _generate(args: argparse.Namespace) -> int:
     print(f"ggsim generate: seed={config.seed} phones={config.phones} "
           f"start={format_instant(start_ms)} hours={config.hours:g} format={fmt.name}",
           file=sys.stderr)
-    blocks = config.hour_blocks
     began = time.perf_counter()
     uploads = 0
-    with open_output(args.out) as out:
-        if show:
-            from rich.progress import Progress
-
-            with Progress(transient=False, console=None) as progress:
-                task = progress.add_task("generating", total=len(blocks))
-                for lines in generate_lines(FleetGenerator(config), fmt, args.chunk_phones):
-                    out.writelines(lines)
-                    uploads += len(lines)
-                    progress.advance(task)
-        else:
-            for lines in generate_lines(FleetGenerator(config), fmt, args.chunk_phones):
-                out.writelines(lines)
-                uploads += len(lines)
+    with open_output(args.out) as out, Progress(console=Console(stderr=True),
+                                                 disable=not show) as progress:
+        task = progress.add_task("generating", total=len(config.hour_blocks))
+        for lines in generate_lines(FleetGenerator(config), fmt, args.chunk_phones,
+                                    args.workers):
+            out.writelines(lines)
+            uploads += len(lines)
+            progress.advance(task)
     elapsed = time.perf_counter() - began
     print(f"ggsim: {uploads} uploads in {elapsed:.1f} s", file=sys.stderr)
     return EXIT_OK
@@ -151,16 +177,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "generate":
             return _generate(args)
-    except UsageError as exc:
-        print(f"ggsim {args.command}: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
     except SimulatorError as exc:
         print(f"ggsim {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except BrokenPipeError:
         return EXIT_OK
-    print(f"ggsim: unknown command {args.command}", file=sys.stderr)
-    return EXIT_USAGE
+    except OSError as exc:  # the environment failed us: disk full, permissions, ...
+        print(f"ggsim {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    raise AssertionError(f"unhandled command {args.command}")  # argparse enforces choices
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,7 +1,8 @@
 """The one place random generators are made from the run seed.
 
 Invariant: every random draw in the simulator comes from a `numpy.random.Generator`
-built by `generator(seed, stream, *indices)`. The key (run seed, stream, indices) names
+built by `generator(seed, stream, *indices)`, or, for single draws per event, from the
+counter-based `uniform_hash(seed, stream, *indices)`. The key (run seed, stream, indices) names
 the consumer of the draws, so phone 7's stream is the same whether it is generated alone,
 as part of 10,000 phones, or in chunks of any size: nothing depends on the order in which
 generators are made. Keys are `SeedSequence` spawn keys, i.e. exactly the child that
@@ -29,8 +30,7 @@ class Stream(IntEnum):
     DAY_PLAN = 2  # the semi-Markov day of one phone on one local day
     SAMPLES = 3  # per-sample noise of one phone within one hour block
     CITY = 4  # regional weather and cloud cover of one city
-    IMPERFECTIONS = 5  # missing, stuck, duplicated readings of one phone in one hour block
-    RECORDING = 6  # noise added when replaying a recording
+    KILLS = 5  # app kills of one phone on one local day (counter-based, `uniform_hash`)
     NIGHT = 7  # decisions that belong to a night, not a day (charging overnight)
 
 
@@ -54,11 +54,6 @@ def seed_sequence(seed: int, stream: Stream, *indices: int) -> np.random.SeedSeq
 def generator(seed: int, stream: Stream, *indices: int) -> np.random.Generator:
     """A fresh generator for one consumer; same key, same draws, always."""
     return np.random.Generator(np.random.PCG64(seed_sequence(seed, stream, *indices)))
-
-
-def key_u64(seed: int, stream: Stream, *indices: int) -> int:
-    """A 64-bit integer derived from the key, for identifiers (not for sampling)."""
-    return int(seed_sequence(seed, stream, *indices).generate_state(1, np.uint64)[0])
 
 
 def mix64(x: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:

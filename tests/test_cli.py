@@ -49,7 +49,7 @@ def test_stdout_is_the_default_output() -> None:
     (["generate", "--seed", "x"], "seed"),
     (["generate", "--start", "yesterday"], "ISO-8601"),
     (["generate", "--start", "2019-12-31T00:00:00Z"], "2020-01-01"),
-    (["generate", "--number-format", "float16"], "number format"),
+    (["generate", "--number-format", "float16"], "number-format"),
     (["generate", "--out", "/nonexistent/dir/x.jsonl"], "does not exist"),
     (["generate", "--imperfection", "missing=0.1"], "missing_probability"),
     (["generate", "--imperfection", "jitter_ms=fast"], "not a number"),
@@ -71,3 +71,47 @@ def test_imperfection_settings_change_the_stream(tmp_path: Path) -> None:
     assert all(json.loads(line)["payload"]["summary"]["count"] == 30
                for line in clean.read_bytes().splitlines())
     assert sum(counts) < 0.8 * 30 * len(counts)
+
+
+def test_progress_goes_to_stderr_never_into_the_output() -> None:
+    proc = subprocess.run([sys.executable, "-m", "simulator.cli", "generate", "--phones", "2",
+                           "--hours", "0.5", "--progress", "always"],
+                          capture_output=True, check=True)
+    lines = proc.stdout.splitlines()
+    assert len(lines) == 12
+    assert all(json.loads(line)["payload"] for line in lines)
+    assert b"generating" in proc.stderr
+
+
+def test_a_failed_run_leaves_no_file_behind(tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    import simulator.sensors.parallel as parallel
+
+    def broken(*args: object, **kwargs: object) -> object:
+        yield [memoryview(b'{"half":\n')]
+        raise OSError("disk full")
+
+    monkeypatch.setattr(parallel, "generate_lines", broken)
+    out = tmp_path / "fleet.jsonl"
+    assert main(["generate", "--out", str(out)]) == 2
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["generate", "--from-recording", "x.zip", "--phones", "5"], "--phones has no effect with"),
+    (["generate", "--speed", "2"], "--speed has no effect without"),
+    (["generate", "--hours", "inf"], "finite"),
+    (["generate", "--imperfection", "jitter_ms=nan"], "finite"),
+    (["generate", "--out", "/"], "is a directory"),
+])
+def test_more_bad_arguments(argv: list[str], message: str,
+                            capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_seed_with_a_leading_zero_is_decimal(tmp_path: Path) -> None:
+    a, b = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    assert main(["generate", "--seed", "010", "--hours", "0.25", "--out", str(a)]) == 0
+    assert main(["generate", "--seed", "10", "--hours", "0.25", "--out", str(b)]) == 0
+    assert a.read_bytes() == b.read_bytes()

@@ -34,7 +34,7 @@ from simulator.clock import (
     SAMPLE_INTERVAL_S,
 )
 from simulator.errors import UsageError
-from simulator.seeds import Stream, check_seed, generator
+from simulator.seeds import Stream, check_seed, generator, uniform_hash
 from simulator.sensors import geohash, ids, models
 from simulator.sensors.batch import BatchBlock, concat
 from simulator.sensors.city import BERLIN, City
@@ -54,7 +54,6 @@ SAMPLES_PER_BLOCK = BATCHES_PER_BLOCK * READINGS_PER_BATCH
 SEQ_EPOCH_MS = 1_577_836_800_000  # 2020-01-01T00:00:00Z: seq counts windows from here
 BATTERY_STEP_MIN = 5
 BATTERY_LOOKBACK_DAYS = 3
-MAX_KILLS = 4  # per phone and day; P(more) is negligible at realistic rates
 N_NORMALS = 9  # per sample: light, accel x3, gyro x3, pressure, timestamp jitter
 N_UNIFORMS = 6  # per sample: missing, stuck, NaN light, NaN gyro, duplicate, reorder
 
@@ -208,8 +207,10 @@ class FleetGenerator:
                      ).reshape(n, SAMPLES_PER_BLOCK)
         offset_ms = cfg.city.utc_offset_h * BLOCK_MS
         local = sample_ms + offset_ms
-        day0 = int(local.min() // DAY_MS)
-        day1 = int(local.max() // DAY_MS)
+        # Decided by the hour alone (not by this chunk's phases), so that a phone's plan
+        # never depends on which phones share its chunk.
+        day0 = (hour_ms + offset_ms) // DAY_MS
+        day1 = (hour_ms + offset_ms + BLOCK_MS + BATCH_MS - 1) // DAY_MS
         plan, battery = self._day(chunk, day0)
         if day1 != day0:
             plan, battery = _join_days(plan, battery, *self._day(chunk, day1))
@@ -223,9 +224,7 @@ class FleetGenerator:
         running = plan.running[rows, seg]
         pose = models.pose_of(plan.activity, plan.pose_u)[rows, seg]  # per segment, then gather
         seg_start = plan.start_min[rows, seg]
-        seg_end = np.where(seg + 1 < plan.start_min.shape[1],
-                           plan.start_min[rows, np.minimum(seg + 1, plan.start_min.shape[1] - 1)],
-                           np.inf)
+        seg_end = plan.end_min[rows, seg]
         frac = np.clip((minute - seg_start) / np.maximum(seg_end - seg_start, 1e-9), 0.0, 1.0)
         start_xy = plan.from_xy[rows, seg]
         xy = start_xy + (plan.to_xy[rows, seg] - start_xy) * frac[..., None]
@@ -278,7 +277,7 @@ class FleetGenerator:
         pressure = np.where(stuck, np.roll(pressure, 1, axis=1), pressure)
         light[ev[..., 2] < imp.nan_probability] = np.nan
         gyro32[ev[..., 3] < imp.nan_probability, 0] = np.nan
-        killed = self._killed(plan, minute, day0)
+        killed = self._killed(tr.phone, minute, day0, day1)
         lost = _lost_with_kill(killed.reshape(n, BATCHES_PER_BLOCK, READINGS_PER_BATCH))
         present = ~(lost.reshape(n, -1) | (ev[..., 0] < imp.missing_probability))
         multiplicity = present.astype(np.int64) * (1 + (ev[..., 4] < imp.duplicate_probability))
@@ -345,23 +344,27 @@ class FleetGenerator:
             is_charging=charging,
         )
 
-    def _killed(self, plan: DayPlan, minute: F64, day0: int) -> npt.NDArray[np.bool_]:
-        """Samples taken while the app was killed (per-day Poisson kills)."""
+    def _killed(self, phones: I64, minute: F64, day0: int, day1: int
+                ) -> npt.NDArray[np.bool_]:
+        """Samples taken while the app was killed: Poisson kills per phone and local day,
+        uniform start, log-normal downtime; the day before counts too, so a kill late at
+        night reaches past midnight. Drawn with `uniform_hash`, keyed by (phone, day, k)."""
         imp = self.config.imperfections
+        seed = self.config.seed
         killed = np.zeros(minute.shape, dtype=bool)
         if imp.kills_per_day <= 0:
             return killed
-        days = plan.day_u.reshape(plan.day_u.shape[0], -1, plan.day_u.shape[-1])
-        for d in range(days.shape[1]):
-            u = days[:, d]
-            count = np.minimum(stats.poisson.ppf(u[:, 1], imp.kills_per_day), MAX_KILLS)
-            for k in range(MAX_KILLS):
-                begin = 1440.0 * d + 1440.0 * u[:, 2 + k]
-                length = imp.kill_median_min * np.exp(special.ndtri(
-                    np.clip(np.modf(u[:, 6] * 7919.0 * (k + 1))[0], 1e-9, 1 - 1e-9)))
-                active = (count > k)[:, None]
-                killed |= active & (minute >= begin[:, None]) & (
-                    minute < (begin + length)[:, None])
+        for day in range(day0 - 1, day1 + 1):
+            base = 1440.0 * (day - day0)
+            count = stats.poisson.ppf(uniform_hash(seed, Stream.KILLS, phones, day, 0),
+                                      imp.kills_per_day)
+            for k in range(int(count.max())):
+                begin = base + 1440.0 * uniform_hash(seed, Stream.KILLS, phones, day, 2 * k + 1)
+                u = np.clip(uniform_hash(seed, Stream.KILLS, phones, day, 2 * k + 2),
+                            1e-9, 1 - 1e-9)
+                end = begin + imp.kill_median_min * np.exp(special.ndtri(u))
+                killed |= (count > k)[:, None] & (minute >= begin[:, None]) & (
+                    minute < end[:, None])
         return killed
 
 
@@ -375,13 +378,26 @@ def _within_windows(edges: F64) -> F64:
     return inside.reshape(edges.shape[0], -1)
 
 
+_KEY_UNITS_PER_MIN = 1_000_000  # lookup keys in micro-minutes (60 us), as exact integers
+_KEY_CAP_MIN = 4_000.0  # beyond two days: padding
+
+
 def _lookup(start_min: F64, minute: F64) -> I64:
-    """Index of the segment of each row in effect at each minute (rows searched apart)."""
+    """Index of the segment of each row in effect at each minute (rows searched apart).
+
+    One sorted search over all rows at once, on integer keys: exact whatever the row, so
+    a phone's lookup does not depend on its position in the chunk (float keys offset
+    by row lose precision as the offset grows).
+    """
     rows, width = start_min.shape
-    span = 1e10
-    keys = (start_min + span * np.arange(rows)[:, None]).ravel()
-    found = np.searchsorted(keys, (minute + span * np.arange(rows)[:, None]).ravel(),
-                            side="right") - 1
+    span = np.int64(int(2 * _KEY_CAP_MIN * _KEY_UNITS_PER_MIN))
+    row_key = span * np.arange(rows, dtype=np.int64)[:, None]
+
+    def key(values: F64) -> I64:
+        scaled = np.round(np.minimum(values, _KEY_CAP_MIN) * _KEY_UNITS_PER_MIN)
+        return np.asarray(scaled.astype(np.int64) + row_key)
+
+    found = np.searchsorted(key(start_min).ravel(), key(minute).ravel(), side="right") - 1
     local = found - width * np.repeat(np.arange(rows), minute.shape[1])
     return np.asarray(local.reshape(minute.shape).clip(0, width - 1), dtype=np.int64)
 
@@ -416,6 +432,7 @@ def _join_days(plan_a: DayPlan, battery_a: F64, plan_b: DayPlan, battery_b: F64
     start_a = np.minimum(plan_a.start_min, 1440.0)
     joined = DayPlan(
         start_min=np.concatenate([start_a, plan_b.start_min + 1440.0], axis=1),
+        end_min=np.concatenate([plan_a.end_min, plan_b.end_min + 1440.0], axis=1),
         activity=np.concatenate([plan_a.activity, plan_b.activity], axis=1),
         from_xy=np.concatenate([plan_a.from_xy, plan_b.from_xy], axis=1),
         to_xy=np.concatenate([plan_a.to_xy, plan_b.to_xy], axis=1),

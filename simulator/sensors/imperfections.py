@@ -17,6 +17,7 @@ Clock skew is a per-phone trait (`simulator.sensors.traits`).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, fields, replace
 
 from simulator.errors import UsageError
@@ -38,10 +39,17 @@ class Imperfections:
     def __post_init__(self) -> None:
         for f in fields(self):
             value = getattr(self, f.name)
-            if not isinstance(value, int | float) or value < 0:
-                raise UsageError(f"imperfection {f.name} must be a number >= 0, got {value!r}")
+            if not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
+                raise UsageError(f"imperfection {f.name} must be a finite number >= 0, "
+                                 f"got {value!r}")
             if f.name.endswith("_probability") and value > 0.5:
                 raise UsageError(f"imperfection {f.name} must be at most 0.5, got {value}")
+        if self.kills_per_day > 48:
+            raise UsageError(f"imperfection kills_per_day must be at most 48 (one each half "
+                             f"hour), got {self.kills_per_day}")
+        if self.kill_median_min > 1440:
+            raise UsageError(f"imperfection kill_median_min must be at most 1440 (a day), "
+                             f"got {self.kill_median_min}")
 
     def with_settings(self, settings: list[str]) -> Imperfections:
         """A copy with `NAME=VALUE` settings applied; unknown names are a `UsageError`."""

@@ -49,11 +49,16 @@ class Encoded:
     blob: npt.NDArray[np.uint8]
     ends: I64
 
+    @property
+    def starts(self) -> I64:
+        """Where each line begins in `blob`."""
+        return np.concatenate(([0], self.ends))[:-1].astype(np.int64)
+
     def lines(self) -> list[bytes]:
         """Each line as its own bytes object (newline included)."""
         data = self.blob.tobytes()
-        starts = [0, *self.ends[:-1].tolist()]
-        return [data[a:b] for a, b in zip(starts, self.ends.tolist(), strict=True)]
+        return [data[a:b] for a, b in zip(self.starts.tolist(), self.ends.tolist(),
+                                          strict=True)]
 
 
 def _run_program(srcs: Any, const_at: Any, const_len: Any, str_src: Any, str_at: Any,
@@ -175,8 +180,13 @@ class _Builder:
         const_len = np.array(self.const_len, dtype=np.int64)
         cursors = np.array(self.cursors, dtype=np.int64)
         programs = [np.array(p, dtype=np.int64).reshape(-1, 3) for p in (head, reading, tail)]
-        bound = sum(s.size for s in self.sources) + int(const_len.sum()) * (
-            self.lines + len(block.t_ms)) + 1
+        def const_bytes(program: npt.NDArray[np.int64]) -> int:
+            is_const = (program[:, 0] & 3) == CONST
+            return int(const_len[program[is_const, 1]].sum())
+
+        # Every column value is written at most once; constants once per program step.
+        bound = (sum(s.size for s in self.sources) + len(block.t_ms) * const_bytes(programs[1])
+                 + self.lines * (const_bytes(programs[0]) + const_bytes(programs[2])))
         out = np.empty(bound, dtype=np.uint8)
         ends = np.empty(self.lines, dtype=np.int64)
         size = _run(tuple(self.sources), np.array(self.const_at, dtype=np.int64), const_len,

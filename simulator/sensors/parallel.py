@@ -20,15 +20,15 @@ import numpy.typing as npt
 
 from simulator.sensors.encode import DEFAULT_FORMAT, NumberFormat, encode
 from simulator.sensors.fleet import FleetConfig, FleetGenerator
+from simulator.sensors.jsonl import Encoded
 
 
 class _Result(NamedTuple):
-    """One task's lines as a single blob (cheap to pass between processes) and keys."""
+    """One task's lines (one buffer, cheap to pass between processes) and sort keys."""
 
     order_ms: npt.NDArray[np.int64]
     phone: npt.NDArray[np.int64]
-    blob: npt.NDArray[np.uint8]
-    ends: npt.NDArray[np.int64]  # line i is blob[ends[i-1]:ends[i]]
+    encoded: Encoded
 
 
 _worker_generator: FleetGenerator | None = None
@@ -41,8 +41,7 @@ def _init_worker(config: FleetConfig) -> None:
 
 def _task(gen: FleetGenerator, phones: range, hour: int, fmt: NumberFormat) -> _Result:
     block = gen.block(phones, hour)
-    encoded = encode(block, fmt)
-    return _Result(block.order_ms, block.phone, encoded.blob, encoded.ends)
+    return _Result(block.order_ms, block.phone, encode(block, fmt))
 
 
 def _worker_task(phones: range, hour: int, fmt: NumberFormat) -> _Result:
@@ -52,18 +51,19 @@ def _worker_task(phones: range, hour: int, fmt: NumberFormat) -> _Result:
 
 def _merge(results: list[_Result]) -> list[memoryview]:
     """All lines of `results` in (true window start, phone) order, as views (no copies)."""
+    results = [r for r in results if r.encoded.ends.size]
+    if not results:
+        return []
+    views = [memoryview(r.encoded.blob.data) for r in results]
     if len(results) == 1:  # a task's block is already in order
-        only = results[0]
-        view = memoryview(only.blob.data)
-        starts = np.concatenate([[0], only.ends[:-1]]).tolist()
-        return [view[a:b] for a, b in zip(starts, only.ends.tolist(), strict=True)]
-    order_ms = np.concatenate([r.order_ms for r in results])
-    phone = np.concatenate([r.phone for r in results])
-    views = [memoryview(r.blob.data) for r in results]
-    which = np.concatenate([np.full(len(r.ends), k) for k, r in enumerate(results)])
-    ends = np.concatenate([r.ends for r in results])
-    begins = np.concatenate([np.concatenate([[0], r.ends[:-1]]) for r in results])
-    order = np.lexsort((phone, order_ms))
+        only = results[0].encoded
+        return [views[0][a:b] for a, b in zip(only.starts.tolist(), only.ends.tolist(),
+                                              strict=True)]
+    order = np.lexsort((np.concatenate([r.phone for r in results]),
+                        np.concatenate([r.order_ms for r in results])))
+    which = np.concatenate([np.full(r.encoded.ends.size, k) for k, r in enumerate(results)])
+    begins = np.concatenate([r.encoded.starts for r in results])
+    ends = np.concatenate([r.encoded.ends for r in results])
     return [views[k][a:b] for k, a, b in zip(which[order].tolist(), begins[order].tolist(),
                                              ends[order].tolist(), strict=True)]
 

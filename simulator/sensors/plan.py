@@ -54,6 +54,7 @@ class DayPlan:
     """
 
     start_min: F64
+    end_min: F64  # true end (a stay or leg that runs past midnight ends after 1440)
     activity: npt.NDArray[np.int8]
     from_xy: F64  # (P, S, 2)
     to_xy: F64
@@ -101,6 +102,8 @@ def plan_day(seed: int, traits: Traits, tables: RhythmTables, persona_names: tup
     size = MAX_STEPS * LEGS
     start = np.full((n, size), np.inf)
     start[:, : LEGS - 1] = 0.0  # no trip before the midnight stay: zero-length legs
+    end = np.full((n, size), 1e9)
+    end[:, : LEGS - 1] = 0.0
     act = np.zeros((n, size), dtype=np.int8)
     from_xy = np.zeros((n, size, 2))
     to_xy = np.zeros((n, size, 2))
@@ -148,6 +151,7 @@ def plan_day(seed: int, traits: Traits, tables: RhythmTables, persona_names: tup
         tonight = np.where(t < 720, charges_night[0], charges_night[1])
         charging[:, slot] = (cur == Activity.SLEEP) & tonight | (at_work & (uk[:, 4] < 0.15))
         t = t + dwell
+        end[:, slot] = np.where(done, 1e9, t)
         done |= t >= 1440
         # -- choose the next stationary activity
         nminute = np.minimum(t, 1439).astype(np.int64)
@@ -191,6 +195,7 @@ def plan_day(seed: int, traits: Traits, tables: RhythmTables, persona_names: tup
                 (Activity.WALK, walk2, p2, dest),
             )):
                 start[:, base + leg] = np.where(done, np.inf, leg_start)
+                end[:, base + leg] = np.where(done, 1e9, leg_start + length)
                 act[:, base + leg] = kind
                 from_xy[:, base + leg] = a
                 to_xy[:, base + leg] = b
@@ -204,5 +209,5 @@ def plan_day(seed: int, traits: Traits, tables: RhythmTables, persona_names: tup
         cur = nxt
     # Slots after the day's end: push them past the day (rows stay non-decreasing).
     start = np.where(np.isinf(start), 1e9, start)
-    return DayPlan(start, act, from_xy, to_xy, floor, ground, running, pose_u, level_u,
+    return DayPlan(start, end, act, from_xy, to_xy, floor, ground, running, pose_u, level_u,
                    charging, u[:, MAX_STEPS])

@@ -252,13 +252,13 @@ class _Csv:
         column = self.text("time")
         try:
             return np.array(column, dtype=np.str_).astype(np.int64)
-        except ValueError:
+        except (ValueError, OverflowError):
             pass
         values = np.empty(len(column), dtype=np.int64)
         for i, cell in enumerate(column):
             try:
                 values[i] = int(cell)
-            except ValueError:
+            except (ValueError, OverflowError):
                 raise RecordingError(
                     f"{_where(self.source, self.member, self.lines[i])}: column 'time': "
                     f"{cell!r} is not an integer (epoch nanoseconds)") from None
@@ -496,11 +496,16 @@ def load_recording(path: str | Path) -> Recording:
 # ---------------------------------------------------------------------------------------
 # Replay
 
+MAX_TICKS = 10_000_000  # readings of one replay (about three years of 10 s ticks)
+
 
 def _tick_times(rec: Recording, speed: float) -> I64:
     """Recording time (ns) of every tick: start + k * 10 s * speed, while within the recording."""
     step_ns = SAMPLE_INTERVAL_S * NS_PER_S * speed
     n = int((rec.end_ns - rec.start_ns) // step_ns) + 2  # one spare against rounding
+    if n > MAX_TICKS:
+        raise UsageError(f"--speed {speed:g} replays this {rec.duration_s:.0f} s recording as "
+                         f"{n:,} readings (more than {MAX_TICKS:,}); use a larger speed")
     mapped: I64 = rec.start_ns + np.rint(np.arange(n) * step_ns).astype(np.int64)
     within: I64 = mapped[mapped <= rec.end_ns]
     return within

@@ -8,7 +8,8 @@ Run it as a script (pytest does not collect `tests/benchmarks/`)::
 In one run it measures, each `--repeats` times (medians are reported):
 
 - vectorised build: `FleetGenerator.iter_blocks` over the fleet (one process);
-- vectorised serialise: `encode_lines` of the built blocks (one process);
+- vectorised serialise: `encode` of the built blocks (one process), the JSON lines as
+  one buffer per block, which is what `ggsim generate` writes;
 - end to end in one process: build, encode and write each hour block to a buffered
   binary file (a temp file, deleted after, unless `--out`);
 - end to end the way `ggsim generate` does it: `parallel.generate_lines` with `--workers`
@@ -47,8 +48,9 @@ from rich.table import Table
 
 from simulator.clock import DEFAULT_START, parse_instant
 from simulator.sensors.batch import BatchBlock
-from simulator.sensors.encode import NumberFormat, encode_lines, reference_line
+from simulator.sensors.encode import NumberFormat, encode, reference_line
 from simulator.sensors.fleet import FleetConfig, FleetGenerator
+from simulator.sensors.jsonl import Encoded
 from simulator.sensors.parallel import default_workers, generate_lines
 
 DAY_PHONES = 10_000
@@ -114,8 +116,10 @@ def vectorised_build(config: FleetConfig, chunk_phones: int) -> list[BatchBlock]
     return list(FleetGenerator(config).iter_blocks(chunk_phones=chunk_phones))
 
 
-def vectorised_serialise(blocks: Iterable[BatchBlock], fmt: NumberFormat) -> list[list[bytes]]:
-    return [encode_lines(block, fmt) for block in blocks]
+def vectorised_serialise(blocks: Iterable[BatchBlock], fmt: NumberFormat) -> list[Encoded]:
+    """The JSON lines of each block, as `ggsim generate` makes them (one buffer per block
+    with the line ends; `encode_lines` would add a bytes object per line on top)."""
+    return [encode(block, fmt) for block in blocks]
 
 
 def end_to_end_one_process(config: FleetConfig, chunk_phones: int, fmt: NumberFormat,
@@ -124,7 +128,7 @@ def end_to_end_one_process(config: FleetConfig, chunk_phones: int, fmt: NumberFo
     batches = 0
     with open(path, "wb", buffering=WRITE_BUFFER) as out:
         for block in FleetGenerator(config).iter_blocks(chunk_phones=chunk_phones):
-            out.writelines(encode_lines(block, fmt))
+            out.write(encode(block, fmt).blob.data)
             batches += block.size
     return batches, path.stat().st_size
 
@@ -256,7 +260,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                   f"{args.repeats} repeats; output {out_path}", highlight=False)
 
     build = Measure("vectorised build (iter_blocks)", sample)
-    serialise = Measure("vectorised serialise (encode_lines)", sample)
+    serialise = Measure("vectorised serialise (encode)", sample)
     e2e_one = Measure("end to end, 1 process (build+encode+write)", sample)
     e2e_ggsim = Measure(f"end to end, ggsim path ({args.workers} workers)", sample)
     base_build = Measure("plain Python build (dicts)", base_sample)
@@ -269,7 +273,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             readings = sum(int(b.offsets[-1]) for b in blocks)
             build.add(seconds, batches, readings)
             seconds, lines = _timed(lambda b=blocks: vectorised_serialise(b, fmt))
-            nbytes = sum(len(line) for part in lines for line in part)
+            nbytes = sum(int(part.blob.size) for part in lines)
             serialise.add(seconds, batches, readings, nbytes)
             first_block = blocks[0]
             del blocks, lines
