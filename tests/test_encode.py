@@ -99,3 +99,18 @@ def test_number_format_changes_size_as_documented(rng: np.random.Generator) -> N
 def test_unknown_number_format_is_a_usage_error(bad: str) -> None:
     with pytest.raises(UsageError, match="number format"):
         NumberFormat(bad)
+
+
+def test_the_writer_catches_a_column_not_written_exactly_once(rng: np.random.Generator) -> None:
+    """Planted fault: a program that reads a per-line column on every reading."""
+    from simulator.sensors import jsonl
+
+    block = make_block(rng, 3, max_readings=4)
+    builder = jsonl._Builder()
+    per_line = builder.numbers(block.seq)  # 3 values, but read once per reading below
+    with pytest.raises(AssertionError, match="exactly once"):
+        builder.run(block, [builder.const(b"{")], [per_line], [builder.const(b"}\n")])
+    fine = jsonl._Builder()
+    column = fine.numbers(block.seq)
+    text = fine.run(block, [fine.const(b"{"), column], [], [fine.const(b"}\n")]).lines()
+    assert text == [b"{%d}\n" % s for s in block.seq.tolist()]

@@ -70,9 +70,9 @@ class BatchBlock:
     def validate(self) -> None:
         """Raise `ValueError` naming the first broken invariant."""
         b, n = self.size, int(self.t_ms.shape[0])
-        per_batch = ("seq", "device_id", "user_id", "batch_id", "order_ms", "period_start_ms",
-                     "period_end_ms", "has_pressure", "lat", "lon", "accuracy_m", "geohash",
-                     "battery_level", "is_charging")
+        per_batch = ("phone", "seq", "device_id", "user_id", "batch_id", "order_ms",
+                     "period_start_ms", "period_end_ms", "has_pressure", "lat", "lon",
+                     "accuracy_m", "geohash", "battery_level", "is_charging")
         for name in per_batch:
             if getattr(self, name).shape[0] != b:
                 raise ValueError(f"{name} has {getattr(self, name).shape[0]} rows, expected {b}")
@@ -88,8 +88,7 @@ class BatchBlock:
         """The batches at `index`, in that order (readings follow their batch)."""
         counts = self.counts[index]
         starts = self.offsets[:-1][index]
-        offsets = np.zeros(len(index) + 1, dtype=np.int64)
-        np.cumsum(counts, out=offsets[1:])
+        offsets = offsets_from_counts(counts)
         reading_index = np.repeat(starts - offsets[:-1], counts) + np.arange(offsets[-1])
         per_reading = {"t_ms", "light", "accel", "gyro", "pressure"}
         values: dict[str, Any] = {}
@@ -104,15 +103,19 @@ class BatchBlock:
         return BatchBlock(**values)
 
 
+def offsets_from_counts(counts: I64) -> I64:
+    """[0, c0, c0 + c1, ...]: where each batch's readings start, plus the total."""
+    offsets = np.zeros(len(counts) + 1, dtype=np.int64)
+    np.cumsum(counts, out=offsets[1:])
+    return offsets
+
+
 def concat(blocks: list[BatchBlock]) -> BatchBlock:
     """One block holding the batches of `blocks`, in order."""
     values: dict[str, Any] = {}
     for f in fields(BatchBlock):
         if f.name == "offsets":
-            counts = np.concatenate([blk.counts for blk in blocks])
-            offsets = np.zeros(len(counts) + 1, dtype=np.int64)
-            np.cumsum(counts, out=offsets[1:])
-            values[f.name] = offsets
+            values[f.name] = offsets_from_counts(np.concatenate([blk.counts for blk in blocks]))
         else:
             values[f.name] = np.concatenate([getattr(blk, f.name) for blk in blocks])
     return BatchBlock(**values)
@@ -124,7 +127,7 @@ class Summary:
 
     NaN (null) readings are left out of light and pressure statistics; a batch whose light
     readings are all NaN has NaN avg/min/max. `accel_rms` is the RMS of the dynamic part
-    of acceleration, |a| - g (m/s^2), so a phone at rest reports about 0.02; `gyro_rms` is
+    of acceleration, |a| - g (m/s^2); `gyro_rms` is
     the RMS of |omega| (rad/s). The review's example (accel_rms 0.98 beside readings of
     magnitude 9.8) fits neither m/s^2 nor g units exactly; see docs/payload.md.
     """

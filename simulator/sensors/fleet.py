@@ -36,10 +36,17 @@ from simulator.clock import (
 from simulator.errors import UsageError
 from simulator.seeds import Stream, check_seed, generator, uniform_hash
 from simulator.sensors import geohash, ids, models
-from simulator.sensors.batch import BatchBlock, concat
-from simulator.sensors.city import BERLIN, City
+from simulator.sensors.batch import BatchBlock, concat, offsets_from_counts
+from simulator.sensors.city import BERLIN, CITIES, City
 from simulator.sensors.imperfections import Imperfections
-from simulator.sensors.personas import DEFAULT_MIX, PERSONAS, Activity, rhythm_tables
+from simulator.sensors.personas import (
+    DEFAULT_MIX,
+    INDOOR,
+    MOVING,
+    PERSONAS,
+    Activity,
+    rhythm_tables,
+)
 from simulator.sensors.plan import DayPlan, plan_day
 from simulator.sensors.sky import Sky, sun_elevation_deg
 from simulator.sensors.traits import Traits, draw_traits
@@ -119,7 +126,8 @@ class FleetGenerator:
         self.persona_names = tuple(config.persona_mix)
         self.persona_weights = np.array([config.persona_mix[n] for n in self.persona_names])
         self.tables = rhythm_tables(self.persona_names)
-        self.sky = Sky.seeded(config.seed, 0, config.city.lon)
+        self.sky = Sky.seeded(config.seed, list(CITIES).index(config.city.name)
+                              if config.city.name in CITIES else len(CITIES), config.city.lon)
         self._chunks: dict[tuple[int, int], _Chunk] = {}
 
     # -- public API -----------------------------------------------------------------
@@ -157,7 +165,7 @@ class FleetGenerator:
         return self._chunks[key]
 
     def _plan(self, chunk: _Chunk, day: int) -> DayPlan:
-        """The plan of local day `day`, cached (the last four days)."""
+        """The plan of local day `day`, cached (the battery's look-back days and two more)."""
         if day not in chunk.plans:
             chunk.plans[day] = plan_day(self.config.seed, chunk.traits, self.tables,
                                         self.persona_names, day)
@@ -249,7 +257,7 @@ class FleetGenerator:
         light = models.sensor_lux(scene, tr.light_gain[:, None], tr.light_max_lux[:, None],
                                   tr.light_resolution[:, None], zs[..., 0])
         # Motion
-        moving = np.isin(act, (Activity.WALK, Activity.OUTDOOR, Activity.VEHICLE))
+        moving = np.isin(act, MOVING)
         grav = models.gravity(pose, pose_u, minute, moving)
         sig_a, sig_g = models.motion_sigma(act, pose, running)
         accel_sd = np.sqrt(sig_a**2 + models.ACCEL_NOISE**2)[..., None]
@@ -260,7 +268,7 @@ class FleetGenerator:
         accel32 = models.quantise(accel, models.ACCEL_RESOLUTION)
         gyro32 = models.quantise(gyro, models.GYRO_RESOLUTION)
         # Pressure
-        indoor = np.isin(act, (Activity.SLEEP, Activity.HOME, Activity.WORK))
+        indoor = np.isin(act, INDOOR)
         altitude = cfg.city.elevation_m + plan.ground_m[rows, seg] + \
             plan.floor[rows, seg] * models.STOREY_M + 1.0
         altitude[~indoor] = cfg.city.elevation_m + self.sky.ground_m(xy[~indoor]) + 1.2
@@ -292,9 +300,7 @@ class FleetGenerator:
         sample_index = np.arange(n * SAMPLES_PER_BLOCK).reshape(
             -1, READINGS_PER_BATCH)[keep_flat].ravel()
         reading = np.repeat(sample_index, mult)
-        batch_counts = counts.ravel()[keep_flat]
-        offsets = np.zeros(len(batch_counts) + 1, dtype=np.int64)
-        np.cumsum(batch_counts, out=offsets[1:])
+        offsets = offsets_from_counts(counts.ravel()[keep_flat])
         reading = _reorder(reading, offsets, ev[..., 5].reshape(-1)[reading],
                            imp.reorder_probability)
 
@@ -308,8 +314,7 @@ class FleetGenerator:
         last = batch_of_sample_last
         flat_act = act.ravel()[last]
         gps = zb.reshape(-1, N_NORMALS)[keep_flat]  # zb is small: the copy is cheap
-        accuracy = np.exp(np.where(np.isin(flat_act, (Activity.SLEEP, Activity.HOME,
-                                                      Activity.WORK)),
+        accuracy = np.exp(np.where(np.isin(flat_act, INDOOR),
                                    np.log(20.0) + 0.5 * gps[:, 0], np.log(5.0) + 0.35 * gps[:, 0]))
         true_xy = xy.reshape(-1, 2)[last]
         fix_xy = true_xy + (accuracy / 1.515)[:, None] * gps[:, 1:3]

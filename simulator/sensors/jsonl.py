@@ -5,13 +5,18 @@ needs a Python object per reading to write nested objects (orjson included), and
 joining pre-formatted pieces still costs ~100 ns per piece with ~370 pieces per line;
 either alone takes minutes for a day. Here:
 
-1. orjson formats each numeric column in one call (it writes a float32 as the shortest
-   text that reads back as the same float32, in Rust); each column is dumped as an
-   (N, k) array so that the brackets it writes mark where each row's text starts and
-   ends; all texts and the constant JSON fragments go into one byte buffer;
-2. a line is a small program of copy operations (constant fragment, row of a per-line
-   column, row of a per-reading column, some only for phones with a barometer), run by
-   a numba-compiled loop over all lines of the block.
+1. orjson formats each numeric column in one call, as a flat array (it writes a float32
+   as the shortest text that reads back as the same float32, in Rust); each column's
+   text is a source buffer of its own, as is each fixed-width string column, and one
+   more holds the constant JSON fragments;
+2. a line is a small program of copy operations (a constant fragment; the next k
+   numbers of a column, read with a cursor up to the k-th comma; row i of a string
+   column; some only for phones with or without a barometer, or only for a batch's
+   first reading), run by a numba-compiled loop over all lines of the block.
+
+Invariant: every value of a number column is written exactly once and in order, so the
+cursors end at the ends of their columns (checked after each run); values that are not
+written (pressure of a phone without a barometer) are left out of their column.
 
 The output is byte-identical to `simulator.sensors.encode.reference_line` (tests hold
 the two equal for every number format).
@@ -34,7 +39,7 @@ _NUMPY = orjson.OPT_SERIALIZE_NUMPY
 I64 = npt.NDArray[np.int64]
 LATLON_DECIMALS = 6
 
-# Operation codes of a line program; each operation is (code, argument).
+# Operation codes of a line program; each operation is (code, argument, count).
 CONST, STRING, NUMBERS = 0, 1, 2  # copy constant k / string i of column c / numbers
 WITH_PRESSURE = 4  # added to a code: only for phones with a barometer
 WITHOUT_PRESSURE = 8  # added to a code: only for phones without one
@@ -133,7 +138,7 @@ class _Builder:
     (optional values are left out of their column when they are not written).
     """
 
-    def __init__(self, lines: int) -> None:
+    def __init__(self) -> None:
         # Source 0 holds the constants; every column is a source of its own (no copy).
         self.sources: list[npt.NDArray[np.uint8]] = [np.zeros(0, np.uint8)]
         self.constants: dict[bytes, int] = {}
@@ -142,7 +147,6 @@ class _Builder:
         self.const_len: list[int] = []
         self.strings: list[tuple[int, I64, I64]] = []
         self.cursors: list[tuple[int, int]] = []
-        self.lines = lines
 
     def _add(self, data: bytes) -> int:
         self.sources.append(np.frombuffer(data, dtype=np.uint8))
@@ -175,10 +179,12 @@ class _Builder:
             reading: list[tuple[int, int, int]], tail: list[tuple[int, int, int]]) -> Encoded:
         self.sources[0] = np.frombuffer(self.const_text, dtype=np.uint8)
         str_src = np.array([c[0] for c in self.strings], dtype=np.int64)
-        str_at = np.array([c[1] for c in self.strings], dtype=np.int64)
-        str_len = np.array([c[2] for c in self.strings], dtype=np.int64)
+        shape = (len(self.strings), block.size)
+        str_at = np.array([c[1] for c in self.strings], dtype=np.int64).reshape(shape)
+        str_len = np.array([c[2] for c in self.strings], dtype=np.int64).reshape(shape)
         const_len = np.array(self.const_len, dtype=np.int64)
         cursors = np.array(self.cursors, dtype=np.int64)
+        cursor_end = cursors[:, 1].copy()  # advanced by the run
         programs = [np.array(p, dtype=np.int64).reshape(-1, 3) for p in (head, reading, tail)]
         def const_bytes(program: npt.NDArray[np.int64]) -> int:
             is_const = (program[:, 0] & 3) == CONST
@@ -186,12 +192,16 @@ class _Builder:
 
         # Every column value is written at most once; constants once per program step.
         bound = (sum(s.size for s in self.sources) + len(block.t_ms) * const_bytes(programs[1])
-                 + self.lines * (const_bytes(programs[0]) + const_bytes(programs[2])))
+                 + block.size * (const_bytes(programs[0]) + const_bytes(programs[2])))
         out = np.empty(bound, dtype=np.uint8)
-        ends = np.empty(self.lines, dtype=np.int64)
+        ends = np.empty(block.size, dtype=np.int64)
         size = _run(tuple(self.sources), np.array(self.const_at, dtype=np.int64), const_len,
-                    str_src, str_at, str_len, cursors[:, 0].copy(), cursors[:, 1].copy(),
+                    str_src, str_at, str_len, cursors[:, 0].copy(), cursor_end,
                     block.offsets, block.has_pressure, *programs, out, ends)
+        size_of = np.array([source.size for source in self.sources])[cursors[:, 0]]
+        empty = size_of == 2  # "[]"
+        if not ((cursor_end == size_of) | (empty & (cursor_end == 1))).all():
+            raise AssertionError("a number column was not written exactly once")
         return Encoded(out[:size], ends)
 
 
@@ -210,7 +220,7 @@ def encode_block(block: BatchBlock, sensor_of: Any, derived_of: Any) -> Encoded:
     if block.size == 0:
         return Encoded(np.zeros(0, np.uint8), np.zeros(0, np.int64))
     summary = summarize(block)
-    b = _Builder(block.size)
+    b = _Builder()
     c, string, num = b.const, b.string, b.numbers
     p = WITH_PRESSURE
     has_p = block.has_pressure

@@ -49,7 +49,7 @@ import numpy as np
 import numpy.typing as npt
 
 from simulator.sensors.batch import STANDARD_GRAVITY
-from simulator.sensors.personas import Activity
+from simulator.sensors.personas import MOVING, Activity
 
 F64 = npt.NDArray[np.float64]
 F32 = npt.NDArray[np.float32]
@@ -183,7 +183,7 @@ def battery_rate_pct_h(activity: I8, pose: npt.NDArray[np.int64],
     """Drain (% per hour) while not charging."""
     base = np.select(
         [activity == Activity.SLEEP, running,
-         np.isin(activity, (Activity.WALK, Activity.OUTDOOR, Activity.VEHICLE))],
+         np.isin(activity, MOVING)],
         [0.6, 4.0, 3.0], default=1.5)
     return base + np.where(pose == Pose.HAND, 6.0, 0.0)
 

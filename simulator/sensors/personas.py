@@ -32,8 +32,8 @@ class Activity(IntEnum):
     VEHICLE = 5
 
 
-STATIONARY = (Activity.SLEEP, Activity.HOME, Activity.WORK, Activity.OUTDOOR)
 INDOOR = (Activity.SLEEP, Activity.HOME, Activity.WORK)
+MOVING = (Activity.WALK, Activity.OUTDOOR, Activity.VEHICLE)  # GPS on, phone in motion
 
 _S, _H, _W, _O = Activity.SLEEP, Activity.HOME, Activity.WORK, Activity.OUTDOOR
 Rhythm = tuple[tuple[float, Activity], ...]  # (local hour it starts, activity), from 0 h
