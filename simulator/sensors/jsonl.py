@@ -97,7 +97,11 @@ def _run_program(srcs: Any, const_at: Any, const_len: Any, str_src: Any, str_at:
                         src = srcs[cursor_src[arg]]
                         p = cursor[arg]
                         while True:
+                            if p >= src.size:  # column used more often than it has values
+                                return -1
                             b = src[p]
+                            if pos >= out.size:
+                                return -1
                             if b == 44 or b == 93:
                                 count -= 1
                                 if count == 0:
@@ -115,6 +119,8 @@ def _run_program(srcs: Any, const_at: Any, const_len: Any, str_src: Any, str_at:
                         src = srcs[str_src[arg]]
                         at = str_at[arg, i]
                         size = str_len[arg, i]
+                    if pos + size > out.size:  # a program that does not fit its bound
+                        return -1
                     if size > 24:
                         out[pos:pos + size] = src[at:at + size]
                     else:  # most fragments are short: a loop beats memmove's set-up
@@ -198,6 +204,8 @@ class _Builder:
         size = _run(tuple(self.sources), np.array(self.const_at, dtype=np.int64), const_len,
                     str_src, str_at, str_len, cursors[:, 0].copy(), cursor_end,
                     block.offsets, block.has_pressure, *programs, out, ends)
+        if size < 0:
+            raise AssertionError("a number column was not written exactly once (overrun)")
         size_of = np.array([source.size for source in self.sources])[cursors[:, 0]]
         empty = size_of == 2  # "[]"
         if not ((cursor_end == size_of) | (empty & (cursor_end == 1))).all():
