@@ -100,12 +100,12 @@ def _run_program(srcs: Any, const_at: Any, const_len: Any, str_src: Any, str_at:
                             if p >= src.size:  # column used more often than it has values
                                 return -1
                             b = src[p]
-                            if pos >= out.size:
-                                return -1
                             if b == 44 or b == 93:
                                 count -= 1
                                 if count == 0:
                                     break
+                            if pos >= out.size:
+                                return -1
                             out[pos] = b
                             pos += 1
                             p += 1
