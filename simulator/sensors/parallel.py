@@ -3,8 +3,9 @@
 Invariant: the lines yielded are the same bytes in the same order whatever the number of
 workers or the phone chunking: each (hour, phone chunk) task is a pure function of the
 configuration, and each hour's lines are merged by (true window start, phone index),
-a total order. Tasks are submitted a bounded number ahead, so memory stays at a few
-hour-chunks of output however long the run.
+a total order. Tasks are submitted a bounded number ahead (two per worker plus one
+hour's chunks), so memory stays at about two fleet-hours of output however long the run
+(about 1 GB for 10,000 phones).
 """
 
 from __future__ import annotations
