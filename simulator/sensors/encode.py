@@ -56,11 +56,6 @@ class NumberFormat:
                 f"number format must be float32, float64 or round0..round9, got {self.name!r}"
             )
 
-    @property
-    def dtype(self) -> type[np.floating[Any]]:  # float32 or float64
-        """The float type every written float passes through."""
-        return np.float32 if self.name == "float32" else np.float64
-
     def sensor(self, values: npt.NDArray[np.float32]) -> Floats:
         """Sensor values (float32 on the phone) as they are written."""
         if self.name == "float32":

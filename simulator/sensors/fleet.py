@@ -101,6 +101,10 @@ class FleetConfig:
         """End of the generated interval (exclusive), in true time."""
         return self.start_ms + round(self.hours * BLOCK_MS)
 
+    def phone_chunks(self, size: int) -> list[range]:
+        """The fleet's phones in contiguous chunks of at most `size`."""
+        return [range(s, min(s + size, self.phones)) for s in range(0, self.phones, size)]
+
     @property
     def hour_blocks(self) -> range:
         """Absolute UTC hour indices whose windows fall in [start, end)."""
@@ -144,10 +148,9 @@ class FleetGenerator:
 
     def iter_blocks(self, chunk_phones: int = 1000) -> Iterator[BatchBlock]:
         """The whole fleet, one hour block at a time, each in time order."""
-        n = self.config.phones
         for hour in self.config.hour_blocks:
-            parts = [self._generate(self._chunk(range(s, min(s + chunk_phones, n))), hour)
-                     for s in range(0, n, chunk_phones)]
+            parts = [self._generate(self._chunk(chunk), hour)
+                     for chunk in self.config.phone_chunks(chunk_phones)]
             blk = concat(parts)
             yield blk.take(np.lexsort((blk.phone, blk.order_ms)))
 

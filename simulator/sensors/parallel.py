@@ -80,8 +80,7 @@ def generate_lines(gen: FleetGenerator, fmt: NumberFormat = DEFAULT_FORMAT,
                    ) -> Iterator[list[memoryview]]:
     """Yield each UTC hour's upload lines (byte views, newline included), in time order."""
     config = gen.config
-    chunks = [range(s, min(s + chunk_phones, config.phones))
-              for s in range(0, config.phones, chunk_phones)]
+    chunks = config.phone_chunks(chunk_phones)
     tasks = [(hour, chunk) for hour in config.hour_blocks for chunk in chunks]
     n_workers = default_workers() if workers is None else workers
     if n_workers <= 1 or len(tasks) <= 1 or config.phones * len(config.hour_blocks) < 2000:
