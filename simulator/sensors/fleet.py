@@ -234,11 +234,19 @@ class FleetGenerator:
         level_u = plan.level_u[rows, seg]
         running = plan.running[rows, seg]
         pose = models.pose_of(plan.activity, plan.pose_u)[rows, seg]  # per segment, then gather
-        seg_start = plan.start_min[rows, seg]
-        seg_end = plan.end_min[rows, seg]
-        frac = np.clip((minute - seg_start) / np.maximum(seg_end - seg_start, 1e-9), 0.0, 1.0)
-        start_xy = plan.from_xy[rows, seg]
-        xy = start_xy + (plan.to_xy[rows, seg] - start_xy) * frac[..., None]
+
+        flat_seg = seg.ravel()
+        flat_row = np.repeat(np.arange(n), SAMPLES_PER_BLOCK)
+        flat_minute = minute.ravel()
+
+        def position(samples: npt.NDArray[np.intp]) -> F64:
+            """(x, y) at the given flat sample indices; positions are needed only
+            outdoors (terrain) and at window ends (GPS), so only those are computed."""
+            r, s = flat_row[samples], flat_seg[samples]
+            begin = plan.start_min[r, s]
+            span = np.maximum(plan.end_min[r, s] - begin, 1e-9)
+            frac = np.clip((flat_minute[samples] - begin) / span, 0.0, 1.0)[:, None]
+            return np.asarray(plan.from_xy[r, s] + (plan.to_xy[r, s] - plan.from_xy[r, s]) * frac)
 
         # Normals cost ~10 ns each here, uniforms ~2 ns: events are drawn as uniforms.
         z = np.empty((n, SAMPLES_PER_BLOCK + BATCHES_PER_BLOCK, N_NORMALS), dtype=np.float32)
@@ -274,7 +282,9 @@ class FleetGenerator:
         indoor = np.isin(act, INDOOR)
         altitude = cfg.city.elevation_m + plan.ground_m[rows, seg] + \
             plan.floor[rows, seg] * models.STOREY_M + 1.0
-        altitude[~indoor] = cfg.city.elevation_m + self.sky.ground_m(xy[~indoor]) + 1.2
+        outside = np.flatnonzero(~indoor.ravel())
+        altitude.ravel()[outside] = cfg.city.elevation_m + self.sky.ground_m(
+            position(outside)) + 1.2
         p_sd = np.where(act == Activity.VEHICLE, 0.05, 0.013)
         sea_level = _within_windows(self.sky.sea_level_pressure_hpa(edges_s))
         pressure = (models.pressure_hpa(sea_level, altitude)
@@ -319,7 +329,7 @@ class FleetGenerator:
         gps = zb.reshape(-1, N_NORMALS)[keep_flat]  # zb is small: the copy is cheap
         accuracy = np.exp(np.where(np.isin(flat_act, INDOOR),
                                    np.log(20.0) + 0.5 * gps[:, 0], np.log(5.0) + 0.35 * gps[:, 0]))
-        true_xy = xy.reshape(-1, 2)[last]
+        true_xy = position(last)
         fix_xy = true_xy + (accuracy / 1.515)[:, None] * gps[:, 1:3]
         lat, lon = cfg.city.to_latlon(fix_xy[:, 0], fix_xy[:, 1])
         end_minute = minute.ravel()[last]

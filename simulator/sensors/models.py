@@ -49,7 +49,7 @@ import numpy as np
 import numpy.typing as npt
 
 from simulator.sensors.batch import STANDARD_GRAVITY
-from simulator.sensors.personas import MOVING, Activity
+from simulator.sensors.personas import INDOOR, MOVING, Activity
 
 F64 = npt.NDArray[np.float64]
 F32 = npt.NDArray[np.float32]
@@ -78,6 +78,11 @@ _POSE_CUM = np.cumsum(np.array([
 _POSE_PITCH_DEG = np.array([0.0, 0.0, 80.0, 40.0, 70.0])
 _POSE_ROLL_DEG = np.array([0.0, 180.0, 10.0, 0.0, 0.0])
 _POSE_LIGHT = np.array([1.0, 0.002, 0.002, 0.6, 0.8])
+# Artificial light by activity (Activity order: sleep, home, work, outdoor, walk, vehicle):
+# median lux and log-normal spread over a stay's `level_u`; share of the window daylight.
+_LAMP_LUX = np.array([0.3, 150.0, 400.0, 0.0, 0.0, 0.0])
+_LAMP_SPREAD = np.array([2.0, 1.5, 0.9, 0.0, 0.0, 0.0])
+_DAYLIGHT_SHARE = np.array([0.05, 1.0, 1.0, 0.0, 0.0, 0.0])
 STOREY_M = 3.5
 DIFFUSE_CAP_LUX = 20_000.0  # bright overcast / diffuse sky (SensorManager.LIGHT_SHADE)
 
@@ -100,25 +105,18 @@ def outdoor_lux(elevation_deg: F64, cloud: F64) -> F64:
 def scene_lux(activity: I8, pose: npt.NDArray[np.int64], level_u: F64, outdoor: F64,
               elevation_deg: F64) -> F64:
     """What reaches the sensor, before the sensor's own errors."""
+    act = activity.astype(np.intp)
     dark = elevation_deg < -3.0
-    shade = np.where(level_u < 0.3, 0.18, 1.0)
-    street = np.where(dark, 10.0, 0.0)
-    open_air = outdoor * shade + street
-    office = 400.0 * np.exp(0.3 * (level_u - 0.5) * 3.0)
-    home = 150.0 * np.exp(0.5 * (level_u - 0.5) * 3.0)
     # The daylight factor is defined against an overcast sky, i.e. diffuse light; direct
     # sun does not reach a desk away from the window, so cap the sky's contribution.
     daylight = 0.02 * np.minimum(outdoor, DIFFUSE_CAP_LUX)
-    lights_on = daylight < 40.0
-    lux = np.select(
-        [activity == Activity.SLEEP, activity == Activity.HOME, activity == Activity.WORK,
-         activity == Activity.VEHICLE],
-        [0.3 * np.exp(level_u * 2.0 - 1.0) + 0.05 * daylight,
-         daylight + np.where(lights_on, home, 0.0),
-         daylight + office,
-         0.2 * outdoor + np.where(dark, 1.0, 0.0)],
-        default=open_air,
-    )
+    lamp = _LAMP_LUX[act] * np.exp(_LAMP_SPREAD[act] * (level_u - 0.5))
+    lamp = np.where((activity == Activity.HOME) & (daylight >= 40.0), 0.0, lamp)
+    indoors = _DAYLIGHT_SHARE[act] * daylight + lamp
+    open_air = outdoor * np.where(level_u < 0.3, 0.18, 1.0) + np.where(dark, 10.0, 0.0)
+    in_vehicle = 0.2 * outdoor + np.where(dark, 1.0, 0.0)
+    lux = np.where(np.isin(activity, INDOOR), indoors,
+                   np.where(activity == Activity.VEHICLE, in_vehicle, open_air))
     return np.asarray(lux * _POSE_LIGHT[pose], dtype=np.float64)
 
 
