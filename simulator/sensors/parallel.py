@@ -22,6 +22,7 @@ import numpy.typing as npt
 from simulator.sensors.encode import DEFAULT_FORMAT, NumberFormat, encode
 from simulator.sensors.fleet import FleetConfig, FleetGenerator
 from simulator.sensors.jsonl import Encoded
+from simulator.sensors.memory import keep_freed_memory
 
 
 class _Result(NamedTuple):
@@ -37,6 +38,7 @@ _worker_generator: FleetGenerator | None = None
 
 def _init_worker(config: FleetConfig) -> None:
     global _worker_generator
+    keep_freed_memory()
     _worker_generator = FleetGenerator(config)
 
 
@@ -80,6 +82,7 @@ def generate_lines(gen: FleetGenerator, fmt: NumberFormat = DEFAULT_FORMAT,
                    ) -> Iterator[list[memoryview]]:
     """Yield each UTC hour's upload lines (byte views, newline included), in time order."""
     config = gen.config
+    keep_freed_memory()
     chunks = config.phone_chunks(chunk_phones)
     tasks = [(hour, chunk) for hour in config.hour_blocks for chunk in chunks]
     n_workers = default_workers() if workers is None else workers

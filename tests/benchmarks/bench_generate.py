@@ -51,6 +51,7 @@ from simulator.sensors.batch import BatchBlock
 from simulator.sensors.encode import NumberFormat, encode, reference_line
 from simulator.sensors.fleet import FleetConfig, FleetGenerator
 from simulator.sensors.jsonl import Encoded
+from simulator.sensors.memory import keep_freed_memory
 from simulator.sensors.parallel import default_workers, generate_lines
 
 DAY_PHONES = 10_000
@@ -241,6 +242,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    keep_freed_memory()  # as `ggsim generate` does in every process (see its docstring)
     console = Console(width=140)
     fmt = NumberFormat(args.number_format)
     start_ms = parse_instant(args.start)
