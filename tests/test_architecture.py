@@ -47,3 +47,8 @@ def test_no_module_uses_the_global_numpy_random_state() -> None:
         for forbidden in ("np.random.rand(", "np.random.normal(", "np.random.uniform(",
                           "np.random.default_rng()"):
             assert forbidden not in text, f"{path} uses {forbidden}"
+
+
+def test_the_phone_core_never_imports_a_driver() -> None:
+    for path in (ROOT / "phone").glob("*.py"):
+        assert not any(name.startswith("simulator.drivers") for name in _imports(path)), path

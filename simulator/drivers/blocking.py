@@ -1,0 +1,37 @@
+"""The blocking driver: runs an operation's effects on a `sqlite3` connection.
+
+Invariant: every effect is executed exactly once, in order, on the given connection; a
+`sqlite3.Error` is thrown back into the operation (not swallowed), so the operation's own
+error handling decides what happens, as the app's code would.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from simulator.phone.effects import Operation, T
+
+
+def connect(path: str | Path, *, timeout_s: float = 0.0) -> sqlite3.Connection:
+    """A connection in autocommit mode (transactions are explicit effects).
+
+    `timeout_s` is SQLite's busy timeout; 0 is SQLite's default (fail at once).
+    """
+    return sqlite3.connect(path, timeout=timeout_s, isolation_level=None,
+                           check_same_thread=False)
+
+
+def run(conn: sqlite3.Connection, operation: Operation[T]) -> T:
+    """Execute `operation` to completion on `conn` and return its result."""
+    try:
+        effect = next(operation)
+        while True:
+            try:
+                rows = conn.execute(effect.statement, effect.params).fetchall()
+            except sqlite3.Error as exc:
+                effect = operation.throw(exc)
+            else:
+                effect = operation.send(rows)
+    except StopIteration as stop:
+        return stop.value  # type: ignore[no-any-return]
