@@ -1,0 +1,191 @@
+"""The deterministic interleaving scheduler: several writers stepped effect by effect.
+
+Each writer is an operation of the sans-I/O core with its own connection to one real
+SQLite file. A step executes one effect of one writer; the order of steps is a
+*schedule*, printable as a short string (writer i is the i-th letter: "aabab"), chosen by
+a seed (random or PCT) or given (replay). Everything that happens is real SQLite
+behaviour on the file; the same schedule on the same start state gives the same file.
+
+Locks: the scheduler runs one thread, so a writer must never wait inside SQLite (the
+lock holder could not move). Connections have SQLite's busy timeout 0; a `SQLITE_BUSY`
+outcome is handled as the writer's platform would:
+- busy timeout 0 (plain SQLite): the error is thrown into the operation at once;
+- busy timeout > 0 (Android's 2,500 ms): the writer is *blocked* and its effect is retried
+  when it is scheduled again after another writer made progress; if every unfinished
+  writer is blocked, no one can release a lock within the timeout, so the error is thrown
+  into the writer that has waited longest (SQLite's busy handler would time out too).
+A blocked attempt is a step of the schedule too, so replay needs no extra information.
+"""
+
+from __future__ import annotations
+
+import random
+import sqlite3
+import string
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from simulator.errors import UsageError
+from simulator.phone.effects import Operation, Sql
+
+LETTERS = string.ascii_lowercase
+
+
+@dataclass
+class Writer:
+    """One actor: a name, its connection, its operation and the busy timeout it has."""
+
+    name: str
+    conn: sqlite3.Connection
+    operation: Operation[Any]
+    busy_timeout_ms: int = 0
+
+
+@dataclass
+class _State:
+    writer: Writer
+    pending: Sql | None = None
+    done: bool = False
+    result: Any = None
+    error: BaseException | None = None
+    blocked_since: int | None = None  # step at which it first hit a lock, if blocked
+
+
+@dataclass(frozen=True)
+class Step:
+    """What one step did: writer index, statement, and 'ok', 'busy-wait' or an error."""
+
+    writer: int
+    statement: str
+    outcome: str
+
+
+@dataclass
+class Interleaving:
+    """The outcome of one run: schedule string, per-writer results/errors, and steps."""
+
+    schedule: str
+    results: list[Any]
+    errors: list[BaseException | None]
+    steps: list[Step] = field(default_factory=list)
+
+
+def _is_busy(exc: sqlite3.Error) -> bool:
+    return isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc)
+
+
+class _Run:
+    def __init__(self, writers: Sequence[Writer]) -> None:
+        if len(writers) > len(LETTERS):
+            raise UsageError(f"at most {len(LETTERS)} writers, got {len(writers)}")
+        self.states = [_State(w) for w in writers]
+        self.schedule: list[str] = []
+        self.steps: list[Step] = []
+        for state in self.states:
+            state.writer.conn.execute("PRAGMA busy_timeout = 0")
+            self._advance(state, lambda op: next(op))
+
+    def _advance(self, state: _State, resume: Callable[[Operation[Any]], Sql]) -> None:
+        try:
+            state.pending = resume(state.writer.operation)
+        except StopIteration as stop:
+            state.done, state.pending, state.result = True, None, stop.value
+        except Exception as exc:  # the operation let an error out: it is finished
+            state.done, state.pending, state.error = True, None, exc
+
+    def runnable(self) -> list[int]:
+        """Unfinished writers that are not blocked; all unfinished ones if every one is
+        blocked (then the next step times one of them out)."""
+        alive = [i for i, s in enumerate(self.states) if not s.done]
+        free = [i for i in alive if self.states[i].blocked_since is None]
+        return free or alive
+
+    def step(self, i: int) -> None:
+        state = self.states[i]
+        if state.done or state.pending is None:
+            raise UsageError(f"schedule names writer {LETTERS[i]!r}, which has finished")
+        self.schedule.append(LETTERS[i])
+        effect = state.pending
+        try:
+            rows = state.writer.conn.execute(effect.statement, effect.params).fetchall()
+        except sqlite3.Error as exc:
+            if _is_busy(exc) and state.writer.busy_timeout_ms > 0 and not self._all_blocked(i):
+                if state.blocked_since is None:
+                    state.blocked_since = len(self.steps)
+                self.steps.append(Step(i, effect.statement, "busy-wait"))
+                return
+            self.steps.append(Step(i, effect.statement, f"{type(exc).__name__}: {exc}"))
+            state.blocked_since = None
+            error = exc
+            self._advance(state, lambda op: op.throw(error))
+            return
+        self.steps.append(Step(i, effect.statement, "ok"))
+        for other in self.states:
+            other.blocked_since = None  # progress: everyone may try again
+        self._advance(state, lambda op: op.send(rows))
+
+    def _all_blocked(self, i: int) -> bool:
+        """True if every other unfinished writer is already blocked (a lock cycle)."""
+        others = [s for j, s in enumerate(self.states) if j != i and not s.done]
+        return self.states[i].blocked_since is not None and all(
+            s.blocked_since is not None for s in others)
+
+    def outcome(self) -> Interleaving:
+        return Interleaving("".join(self.schedule), [s.result for s in self.states],
+                            [s.error for s in self.states], self.steps)
+
+
+def replay(writers: Sequence[Writer], schedule: str, max_steps: int = 10_000) -> Interleaving:
+    """Run `writers` in exactly the order of `schedule`; then any writer still unfinished
+    runs to completion in index order (so a prefix is a valid schedule)."""
+    run = _Run(writers)
+    for letter in schedule:
+        index = LETTERS.find(letter)
+        if index < 0 or index >= len(writers):
+            raise UsageError(f"schedule letter {letter!r} names no writer "
+                             f"(writers are {LETTERS[:len(writers)]!r})")
+        run.step(index)
+    _finish(run, lambda ready: ready[0], max_steps)
+    return run.outcome()
+
+
+def random_schedule(writers: Sequence[Writer], seed: int,
+                    max_steps: int = 10_000) -> Interleaving:
+    """A seeded uniform choice among unfinished writers at every step."""
+    rng = random.Random(seed)
+    run = _Run(writers)
+    _finish(run, rng.choice, max_steps)
+    return run.outcome()
+
+
+def pct_schedule(writers: Sequence[Writer], seed: int, depth: int = 2,
+                 expected_steps: int = 40, max_steps: int = 10_000) -> Interleaving:
+    """PCT (Burckhardt et al., ASPLOS 2010): random distinct priorities, run the highest
+    unfinished writer, and at `depth - 1` random steps drop the running writer's priority
+    below all others. Finds any bug of depth d with probability >= 1/(n k^(d-1))."""
+    rng = random.Random(seed)
+    run = _Run(writers)
+    priority = list(range(len(writers)))
+    rng.shuffle(priority)
+    changes = set(rng.sample(range(1, max(expected_steps, depth)), max(depth - 1, 0)))
+    lowest = -1
+
+    def choose(ready: list[int]) -> int:
+        nonlocal lowest
+        best = max(ready, key=lambda i: priority[i])
+        if len(run.steps) in changes:
+            priority[best] = lowest
+            lowest -= 1
+            best = max(ready, key=lambda i: priority[i])
+        return best
+
+    _finish(run, choose, max_steps)
+    return run.outcome()
+
+
+def _finish(run: _Run, choose: Callable[[list[int]], int], max_steps: int) -> None:
+    while (ready := run.runnable()):
+        if len(run.steps) >= max_steps:
+            raise UsageError(f"no writer finished within {max_steps} steps")
+        run.step(choose(ready))
