@@ -63,3 +63,46 @@ def make_block(
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(12345)
+
+
+class Runner:
+    """Runs core operations on one SQLite file through a named driver (for tests that
+    must hold for every driver)."""
+
+    def __init__(self, kind: str, path: object, timeout_s: float = 0.0) -> None:
+        import asyncio
+
+        from simulator.drivers import asyncio_driver
+        from simulator.drivers.blocking import connect
+
+        self.kind = kind
+        if kind == "asyncio":
+            self._loop = asyncio.new_event_loop()
+            self._aconn = self._loop.run_until_complete(
+                asyncio_driver.connect(path, timeout_s=timeout_s))
+        else:
+            self._conn = connect(path, timeout_s=timeout_s)
+
+    def run(self, operation: object) -> object:
+        from simulator.drivers import asyncio_driver, blocking, interleave
+
+        if self.kind == "asyncio":
+            return self._loop.run_until_complete(
+                asyncio_driver.run(self._aconn, operation))
+        if self.kind == "interleave":
+            outcome = interleave.replay(
+                [interleave.Writer("a", self._conn, operation)], "")
+            if outcome.errors[0] is not None:
+                raise outcome.errors[0]
+            return outcome.results[0]
+        return blocking.run(self._conn, operation)
+
+    def close(self) -> None:
+        if self.kind == "asyncio":
+            self._loop.run_until_complete(self._aconn.close())
+            self._loop.close()
+        else:
+            self._conn.close()
+
+
+DRIVERS = ["blocking", "asyncio", "interleave"]

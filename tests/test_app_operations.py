@@ -6,6 +6,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from conftest import DRIVERS, Runner
 
 from simulator.drivers.blocking import connect, run
 from simulator.phone import app, schema
@@ -17,13 +18,41 @@ DAY = app.DAY_MS
 
 @pytest.fixture(params=[V2, V3], ids=["v2", "v3"])
 def profile(request: pytest.FixtureRequest) -> FixProfile:
-    return request.param  # type: ignore[no-any-return]
+    return request.param
 
 
-def open_db(path: Path, profile: FixProfile, timeout_s: float = 0.0) -> sqlite3.Connection:
-    conn = connect(path, timeout_s=timeout_s)
-    run(conn, schema.open_schema(profile.schema_version))
-    return conn
+@pytest.fixture(params=DRIVERS)
+def driver(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+class Db:
+    """Operations through the driver under test; checks through a plain connection."""
+
+    def __init__(self, path: Path, kind: str) -> None:
+        self.runner = Runner(kind, path)
+        self.check = connect(path)
+
+    def run(self, operation: object) -> object:
+        return self.runner.run(operation)
+
+    def execute(self, sql: str, params: tuple[object, ...] = ()) -> sqlite3.Cursor:
+        return self.check.execute(sql, params)
+
+
+@pytest.fixture
+def db_factory(driver: str, request: pytest.FixtureRequest):
+    made: list[Db] = []
+
+    def make(path: Path, profile: FixProfile) -> Db:
+        db = Db(path, driver)
+        db.run(schema.open_schema(profile.schema_version))
+        made.append(db)
+        return db
+
+    yield make
+    for db in made:
+        db.runner.close()
 
 
 def contribution(i: int, **changes: object) -> app.Contribution:
@@ -31,26 +60,26 @@ def contribution(i: int, **changes: object) -> app.Contribution:
     return app.Contribution(**{**base.__dict__, **changes})
 
 
-def test_flutter_insert_replaces_in_v2_and_refuses_in_v3(tmp_path: Path,
-                                                         profile: FixProfile) -> None:
-    conn = open_db(tmp_path / "gg.db", profile)
-    run(conn, app.insert_contribution(contribution(1), profile))
+def test_flutter_insert_replaces_in_v2_and_refuses_in_v3(tmp_path: Path, profile: FixProfile,
+                                                         db_factory) -> None:
+    conn = db_factory(tmp_path / "gg.db", profile)
+    conn.run(app.insert_contribution(contribution(1), profile))
     duplicate = contribution(1, samples_count=5)
     if profile.flutter_conflict == "REPLACE":
-        run(conn, app.insert_contribution(duplicate, profile))  # silent overwrite (R1)
+        conn.run(app.insert_contribution(duplicate, profile))  # silent overwrite (R1)
         assert conn.execute("SELECT samples_count FROM contributions").fetchall() == [(5,)]
     else:
         with pytest.raises(sqlite3.IntegrityError):
-            run(conn, app.insert_contribution(duplicate, profile))
+            conn.run(app.insert_contribution(duplicate, profile))
         assert conn.execute("SELECT samples_count FROM contributions").fetchall() == [(30,)]
 
 
-def test_kotlin_save_reports_minus_one_on_conflict_and_on_busy(tmp_path: Path,
-                                                               profile: FixProfile) -> None:
+def test_kotlin_save_reports_minus_one_on_conflict_and_on_busy(
+        tmp_path: Path, profile: FixProfile, db_factory) -> None:
     path = tmp_path / "gg.db"
-    conn = open_db(path, profile)
-    assert run(conn, app.kotlin_save_contribution(contribution(1), profile)) == 1
-    assert run(conn, app.kotlin_save_contribution(contribution(1), profile)) == -1
+    conn = db_factory(path, profile)
+    assert conn.run(app.kotlin_save_contribution(contribution(1), profile)) == 1
+    assert conn.run(app.kotlin_save_contribution(contribution(1), profile)) == -1
     blocker = connect(path)
     blocker.execute("BEGIN IMMEDIATE")
     kotlin = connect(path)  # busy timeout 0: fails at once
@@ -59,61 +88,65 @@ def test_kotlin_save_reports_minus_one_on_conflict_and_on_busy(tmp_path: Path,
     assert conn.execute("SELECT COUNT(*) FROM contributions").fetchone()[0] == 1  # lost
 
 
-def test_sessions_start_stop_and_duration(tmp_path: Path, profile: FixProfile) -> None:
-    conn = open_db(tmp_path / "gg.db", profile)
-    sid = run(conn, app.start_tracking_session(NOW, profile, "user-1"))
-    assert run(conn, app.get_active_tracking_session(profile, "user-1"))[0][0] == sid
-    assert run(conn, app.stop_tracking_session(NOW + 60_000, profile, "user", "user-1")) == sid
+def test_sessions_start_stop_and_duration(
+        tmp_path: Path, profile: FixProfile, db_factory) -> None:
+    conn = db_factory(tmp_path / "gg.db", profile)
+    sid = conn.run(app.start_tracking_session(NOW, profile, "user-1"))
+    assert conn.run(app.get_active_tracking_session(profile, "user-1"))[0][0] == sid
+    assert conn.run(app.stop_tracking_session(NOW + 60_000, profile, "user", "user-1")) == sid
     row = conn.execute("SELECT stopped_at, duration_ms, ended_reason FROM tracking_sessions"
                        ).fetchone()
     assert row == (NOW + 60_000, 60_000, "user")
-    assert run(conn, app.stop_tracking_session(NOW + 90_000, profile, "again", "user-1")) is None
-    assert run(conn, app.get_active_tracking_session(profile, "user-1")) == []
+    assert conn.run(app.stop_tracking_session(NOW + 90_000, profile, "again", "user-1")) is None
+    assert conn.run(app.get_active_tracking_session(profile, "user-1")) == []
 
 
-def test_state_pot_and_queue(tmp_path: Path, profile: FixProfile) -> None:
-    conn = open_db(tmp_path / "gg.db", profile)
-    assert run(conn, app.get_state("k")) is None
-    run(conn, app.set_state("k", "v1", NOW))
-    run(conn, app.set_state("k", "v2", NOW + 1))
-    assert run(conn, app.get_state("k")) == "v2"
+def test_state_pot_and_queue(
+        tmp_path: Path, profile: FixProfile, db_factory) -> None:
+    conn = db_factory(tmp_path / "gg.db", profile)
+    assert conn.run(app.get_state("k")) is None
+    conn.run(app.set_state("k", "v1", NOW))
+    conn.run(app.set_state("k", "v2", NOW + 1))
+    assert conn.run(app.get_state("k")) == "v2"
     pot = {"user_id": "user-1", "total_credits": 10, "uploads_today": 3, "uploads_required": 5,
            "is_unlocked": 0, "has_claimed_today": 0, "last_claim_date": None,
            "last_synced_at": NOW, "cached_at": NOW}
-    run(conn, app.cache_daily_pot(pot))
-    run(conn, app.cache_daily_pot({**pot, "uploads_today": 4}))
+    conn.run(app.cache_daily_pot(pot))
+    conn.run(app.cache_daily_pot({**pot, "uploads_today": 4}))
     assert conn.execute("SELECT uploads_today FROM daily_pot_cache").fetchall() == [(4,)]
-    run(conn, app.enqueue_upload("u1", "{}", NOW))
-    assert run(conn, app.update_upload_retry("u1", "503", NOW + 1000, profile)) == 1
-    assert run(conn, app.update_upload_retry("u1", "503", NOW + 2000, profile)) == 2
+    conn.run(app.enqueue_upload("u1", "{}", NOW))
+    assert conn.run(app.update_upload_retry("u1", "503", NOW + 1000, profile)) == 1
+    assert conn.run(app.update_upload_retry("u1", "503", NOW + 2000, profile)) == 2
     assert conn.execute("SELECT retry_count, last_error, next_retry_at FROM upload_queue"
                         ).fetchone() == (2, "503", NOW + 2000)
 
 
-def test_maintenance_deletes_old_rows_and_vacuums(tmp_path: Path, profile: FixProfile) -> None:
-    conn = open_db(tmp_path / "gg.db", profile)
-    run(conn, app.insert_contribution(contribution(1, timestamp=NOW - 91 * DAY), profile))
-    run(conn, app.insert_contribution(contribution(2, timestamp=NOW - DAY), profile))
-    old = run(conn, app.start_tracking_session(NOW - 31 * DAY, profile, "user-1"))
-    run(conn, app.stop_tracking_session(NOW - 31 * DAY + 1000, profile, None, "user-1"))
-    run(conn, app.enqueue_upload("old", "{}", NOW - 8 * DAY))
-    run(conn, app.enqueue_upload("new", "{}", NOW))
-    run(conn, app.perform_maintenance(NOW))
+def test_maintenance_deletes_old_rows_and_vacuums(
+        tmp_path: Path, profile: FixProfile, db_factory) -> None:
+    conn = db_factory(tmp_path / "gg.db", profile)
+    conn.run(app.insert_contribution(contribution(1, timestamp=NOW - 91 * DAY), profile))
+    conn.run(app.insert_contribution(contribution(2, timestamp=NOW - DAY), profile))
+    old = conn.run(app.start_tracking_session(NOW - 31 * DAY, profile, "user-1"))
+    conn.run(app.stop_tracking_session(NOW - 31 * DAY + 1000, profile, None, "user-1"))
+    conn.run(app.enqueue_upload("old", "{}", NOW - 8 * DAY))
+    conn.run(app.enqueue_upload("new", "{}", NOW))
+    conn.run(app.perform_maintenance(NOW))
     assert conn.execute("SELECT id FROM contributions").fetchall() == [("c2",)]
     assert conn.execute("SELECT id FROM tracking_sessions WHERE id = ?", (old,)).fetchall() == []
     assert conn.execute("SELECT id FROM upload_queue").fetchall() == [("new",)]
 
 
-def test_tile_coverage_and_streak(tmp_path: Path, profile: FixProfile) -> None:
-    conn = open_db(tmp_path / "gg.db", profile)
+def test_tile_coverage_and_streak(
+        tmp_path: Path, profile: FixProfile, db_factory) -> None:
+    conn = db_factory(tmp_path / "gg.db", profile)
     for i, days_ago in enumerate((0, 0, 1, 2, 4)):
-        run(conn, app.insert_contribution(
+        conn.run(app.insert_contribution(
             contribution(i, timestamp=NOW - days_ago * DAY, geohash=f"u33dc{i % 2}"), profile))
-    run(conn, app.insert_contribution(contribution(9, success=False), profile))
-    coverage = sorted(run(conn, app.get_today_tile_coverage(NOW, profile, "user-1")))
+    conn.run(app.insert_contribution(contribution(9, success=False), profile))
+    coverage = sorted(conn.run(app.get_today_tile_coverage(NOW, profile, "user-1")))
     # today: c0 and the failed c9 in u33dc0 (failed samples do not count), c1 in u33dc1
     assert coverage == [("u33dc0", 2, 30), ("u33dc1", 1, 30)]
-    assert run(conn, app.get_streak(NOW, profile, "user-1")) == 3
+    assert conn.run(app.get_streak(NOW, profile, "user-1")) == 3
 
 
 def test_open_connection_proceeds_when_the_mode_cannot_change(tmp_path: Path) -> None:
