@@ -91,3 +91,18 @@ def test_a_writer_holding_a_lock_forever_times_the_other_out(tmp_path: Path) -> 
 def test_a_schedule_naming_an_unknown_writer_is_refused(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="names no writer"):
         interleave.replay(two_stoppers(tmp_path / "gg.db", V2), "abz")
+
+
+def test_exhaustive_exploration_enumerates_every_schedule_once(tmp_path: Path) -> None:
+    path = tmp_path / "gg.db"
+    runs = list(interleave.exhaustive(lambda: two_stoppers(path, V2)))
+    schedules = [r.schedule for r in runs]
+    assert len(schedules) == len(set(schedules)) >= 3
+    assert {"aab", "bba"} <= set(schedules)  # both orders run one after the other
+    doubled = [r.schedule for r in runs if stopped_twice(r)]
+    assert doubled and all(s.index("b") < s.rindex("a") for s in doubled)
+    assert not any(stopped_twice(r) for r in interleave.exhaustive(lambda: two_stoppers(path, V3)))
+    bounded = list(interleave.exhaustive(lambda: two_stoppers(path, V2), max_preemptions=0))
+    assert {r.schedule for r in bounded} == {"aab", "bba"}  # no preemption: one after other
+    assert all(interleave.preemptions(r.schedule, r.steps) == 0 for r in bounded)
+    assert max(interleave.preemptions(r.schedule, r.steps) for r in runs) >= 1

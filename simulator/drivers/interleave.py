@@ -22,7 +22,7 @@ from __future__ import annotations
 import random
 import sqlite3
 import string
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -54,11 +54,13 @@ class _State:
 
 @dataclass(frozen=True)
 class Step:
-    """What one step did: writer index, statement, and 'ok', 'busy-wait' or an error."""
+    """What one step did: writer index, statement, 'ok', 'busy-wait' or an error, and
+    the writers that could have been scheduled instead (letters)."""
 
     writer: int
     statement: str
     outcome: str
+    ready: str = ""
 
 
 @dataclass
@@ -106,6 +108,7 @@ class _Run:
         if state.done or state.pending is None:
             raise UsageError(f"schedule names writer {LETTERS[i]!r}, which has finished")
         self.schedule.append(LETTERS[i])
+        ready = "".join(LETTERS[j] for j in self.runnable())
         effect = state.pending
         try:
             rows = state.writer.conn.execute(effect.statement, effect.params).fetchall()
@@ -113,14 +116,14 @@ class _Run:
             if _is_busy(exc) and state.writer.busy_timeout_ms > 0 and not self._all_blocked(i):
                 if state.blocked_since is None:
                     state.blocked_since = len(self.steps)
-                self.steps.append(Step(i, effect.statement, "busy-wait"))
+                self.steps.append(Step(i, effect.statement, "busy-wait", ready))
                 return
-            self.steps.append(Step(i, effect.statement, f"{type(exc).__name__}: {exc}"))
+            self.steps.append(Step(i, effect.statement, f"{type(exc).__name__}: {exc}", ready))
             state.blocked_since = None
             error = exc
             self._advance(state, lambda op: op.throw(error))
             return
-        self.steps.append(Step(i, effect.statement, "ok"))
+        self.steps.append(Step(i, effect.statement, "ok", ready))
         for other in self.states:
             other.blocked_since = None  # progress: everyone may try again
         self._advance(state, lambda op: op.send(rows))
@@ -137,8 +140,9 @@ class _Run:
 
 
 def replay(writers: Sequence[Writer], schedule: str, max_steps: int = 10_000) -> Interleaving:
-    """Run `writers` in exactly the order of `schedule`; then any writer still unfinished
-    runs to completion in index order (so a prefix is a valid schedule)."""
+    """Run `writers` in exactly the order of `schedule`; then the rest runs without
+    preemption: the last writer goes on while it can, then the lowest unfinished one
+    (so any prefix is a valid schedule, and the completion adds no needless switches)."""
     run = _Run(writers)
     for letter in schedule:
         index = LETTERS.find(letter)
@@ -146,7 +150,11 @@ def replay(writers: Sequence[Writer], schedule: str, max_steps: int = 10_000) ->
             raise UsageError(f"schedule letter {letter!r} names no writer "
                              f"(writers are {LETTERS[:len(writers)]!r})")
         run.step(index)
-    _finish(run, lambda ready: ready[0], max_steps)
+    def no_preemption(ready: list[int]) -> int:
+        last = LETTERS.find(run.schedule[-1]) if run.schedule else -1
+        return last if last in ready else ready[0]
+
+    _finish(run, no_preemption, max_steps)
     return run.outcome()
 
 
@@ -189,3 +197,39 @@ def _finish(run: _Run, choose: Callable[[list[int]], int], max_steps: int) -> No
         if len(run.steps) >= max_steps:
             raise UsageError(f"no writer finished within {max_steps} steps")
         run.step(choose(ready))
+
+
+def exhaustive(make_writers: Callable[[], Sequence[Writer]], *, max_schedules: int = 1_000,
+               max_preemptions: int | None = None) -> Iterator[Interleaving]:
+    """Every schedule of the writers `make_writers` builds (afresh for each run, on a
+    fresh file), depth first, up to `max_schedules` runs and at most `max_preemptions`
+    preemptions (switching away from a writer that could have gone on; CHESS's bound,
+    Musuvathi & Qadeer 2007). Stateless: each schedule is replayed from the start, so
+    what is explored is real SQLite behaviour every time."""
+    pending = [""]
+    seen: set[str] = set()
+    runs = 0
+    while pending and runs < max_schedules:
+        prefix = pending.pop()
+        outcome = replay(make_writers(), prefix)
+        runs += 1
+        if outcome.schedule in seen:
+            continue
+        seen.add(outcome.schedule)
+        yield outcome
+        for k in range(len(outcome.schedule) - 1, len(prefix) - 1, -1):
+            chosen = outcome.schedule[k]
+            for alternative in outcome.steps[k].ready:
+                if alternative == chosen:
+                    continue
+                branch = outcome.schedule[:k] + alternative
+                if max_preemptions is None or preemptions(
+                        branch, outcome.steps[:k + 1]) <= max_preemptions:
+                    pending.append(branch)
+
+
+def preemptions(schedule: str, steps: Sequence[Step]) -> int:
+    """Switches in `schedule` away from a writer that was still ready (`steps[k].ready`
+    is what could run at position k)."""
+    return sum(1 for k in range(1, len(schedule))
+               if schedule[k] != schedule[k - 1] and schedule[k - 1] in steps[k].ready)
