@@ -157,3 +157,20 @@ def test_open_connection_proceeds_when_the_mode_cannot_change(tmp_path: Path) ->
     kotlin = connect(path)
     assert run(kotlin, app.open_connection("TRUNCATE", 0)) == "WAL"  # refused, goes on
     assert run(kotlin, app.kotlin_save_contribution(contribution(1), V2)) == 1
+
+
+def test_app_start_runs_maintenance_only_with_the_fix(tmp_path: Path) -> None:
+    for profile, expected in ((V2, False), (V3, True)):
+        conn = connect(tmp_path / f"{profile.name}.db")
+        run(conn, schema.open_schema(profile.schema_version))
+        run(conn, app.insert_contribution(contribution(1, timestamp=NOW - 100 * DAY), profile))
+        assert run(conn, app.app_start(NOW, profile)) is expected
+        left = conn.execute("SELECT COUNT(*) FROM contributions").fetchone()[0]
+        assert left == (0 if expected else 1)
+
+
+def test_kotlin_side_save_goes_through_flutter_with_the_single_writer_fix() -> None:
+    side, _ = app.kotlin_side_save(contribution(1), V2)
+    assert side == app.KOTLIN
+    side, _ = app.kotlin_side_save(contribution(1), V3)
+    assert side == app.FLUTTER

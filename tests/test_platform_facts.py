@@ -10,6 +10,8 @@ import pytest
 from simulator.drivers.blocking import connect
 from simulator.phone import platform, profiles
 
+V2_TIMEOUT = profiles.V2.kotlin_busy_timeout_ms
+
 
 def test_wal_is_a_property_of_the_file(tmp_path: Path) -> None:
     path = tmp_path / "gg.db"
@@ -82,6 +84,7 @@ def test_profiles() -> None:
     differing = [f for f in profiles.documented_fields()
                  if getattr(one, f) != getattr(v2, f)]
     assert sorted(differing) == ["flutter_journal_mode", "kotlin_journal_mode"]
+    assert profiles.only("busy_timeout").kotlin_busy_timeout_ms > V2_TIMEOUT
     with pytest.raises(Exception, match="unknown profile"):
         profiles.profile("v4")
     with pytest.raises(Exception, match="journal_mode"):

@@ -198,7 +198,29 @@ def perform_maintenance(now_ms: int) -> Operation[None]:
     yield Sql("VACUUM")
 
 
+def app_start(now_ms: int, profile: FixProfile) -> Operation[bool]:
+    """What the app does with its database at start: performMaintenance() when the
+    profile has the fix (review §5.5, §7 item 6); as shipped, nothing (cleanOldData is
+    "never called automatically", §5.2). Returns whether maintenance ran."""
+    if not profile.auto_maintenance:
+        return False
+    yield from perform_maintenance(now_ms)
+    return True
+
+
 # -- Kotlin: NativeBackendUploader ----------------------------------------------------
+
+
+KOTLIN, FLUTTER = "kotlin", "flutter"
+
+
+def kotlin_side_save(c: Contribution, profile: FixProfile) -> tuple[str, Operation[Any]]:
+    """The Kotlin upload flow's local save, and which side's connection runs it: its own
+    `insert()` as shipped, or, with the single-writer fix (review §2.5 fix 1), Flutter's
+    insertContribution over the MethodChannel (Kotlin never opens the file)."""
+    if profile.single_writer:
+        return FLUTTER, insert_contribution(c, profile)
+    return KOTLIN, kotlin_save_contribution(c, profile)
 
 
 def kotlin_save_contribution(c: Contribution, profile: FixProfile) -> Operation[int]:

@@ -93,6 +93,7 @@ V2 = FixProfile("v2")
 # What each fix changes, relative to v2 (review §2.5 fixes 1-3, §1.3, §5.5).
 FIXES: dict[str, dict[str, Any]] = {
     "wal": {"flutter_journal_mode": "WAL", "kotlin_journal_mode": "WAL"},
+    "busy_timeout": {"flutter_busy_timeout_ms": 10_000, "kotlin_busy_timeout_ms": 10_000},
     "transactions": {"transactions": True},
     "abort_on_conflict": {"flutter_conflict": "ABORT"},
     "single_writer": {"single_writer": True},
