@@ -60,6 +60,21 @@ FACTS: dict[str, Fact] = {f.key: f for f in (
          "takes Android's default journal mode unless the app sets PRAGMA journal_mode=WAL "
          "or the manifest flag.",
          "tekartik/sqflite doc/dev_tips.md; sqflite_android Database.java", ""),
+    Fact("begin_immediate_takes_the_write_lock",
+         "BEGIN IMMEDIATE takes the write lock at once, so a read-then-write sequence in it "
+         "cannot interleave with another writer; a plain (deferred) BEGIN or no "
+         "transaction lets two read-then-write sequences both read first. Everything "
+         "between BEGIN and COMMIT is all-or-nothing.",
+         "sqlite.org/lang_transaction.html", "test_begin_immediate_serialises_writers"),
+    Fact("vacuum_outside_transactions",
+         "VACUUM fails inside a transaction ('cannot VACUUM from within a transaction').",
+         "sqlite.org/lang_vacuum.html", "test_vacuum_cannot_run_in_a_transaction"),
+    Fact("add_column_rules",
+         "ALTER TABLE ADD COLUMN works on a populated table and leaves existing rows NULL; "
+         "a REFERENCES clause is allowed when the default is NULL; foreign keys are only "
+         "enforced with PRAGMA foreign_keys=ON, off by default.",
+         "sqlite.org/lang_altertable.html; sqlite.org/foreignkeys.html",
+         "test_add_column_with_references_is_allowed_and_unenforced"),
     Fact("android_default_journal_mode",
          "Android's rollback-journal default is TRUNCATE on current releases (PERSIST on "
          "old ones; config_defaultJournalMode). From Android 9, 'compatibility WAL' applied "

@@ -37,7 +37,7 @@ SWITCHES: dict[str, Switch] = {
     "kotlin_busy_timeout_ms": Switch(
         "§2.3", ("android_busy_timeout_ms",), "how long the Kotlin side waits on a lock"),
     "transactions": Switch(
-        "§2.4, §2.5 fix 3", (),
+        "§2.4, §2.5 fix 3", ("begin_immediate_takes_the_write_lock",),
         "multi-step operations run in BEGIN IMMEDIATE ... COMMIT"),
     "flutter_conflict": Switch(
         "§2.2 R1", ("replace_deletes_then_inserts",),
@@ -47,9 +47,11 @@ SWITCHES: dict[str, Switch] = {
         "Kotlin hands its writes to Flutter over the MethodChannel instead of opening "
         "the file"),
     "user_scoping": Switch(
-        "§1.3 C3/C4, §6.1", (), "rows carry user_id and queries filter by it (schema v3)"),
+        "§1.3 C3/C4, §6.1", ("add_column_rules",),
+        "rows carry user_id and queries filter by it (schema v3)"),
     "auto_maintenance": Switch(
-        "§5.5, §7 item 6", (), "performMaintenance() runs at app start"),
+        "§5.5, §7 item 6", ("vacuum_outside_transactions",),
+        "performMaintenance() runs at app start"),
 }
 
 
