@@ -13,7 +13,7 @@ from pathlib import Path
 
 import aiosqlite
 
-from simulator.phone.effects import Operation, T
+from simulator.phone.effects import Cursor, Operation, T
 
 
 async def connect(path: str | Path, *, timeout_s: float = 0.0) -> aiosqlite.Connection:
@@ -23,15 +23,13 @@ async def connect(path: str | Path, *, timeout_s: float = 0.0) -> aiosqlite.Conn
 
 async def run(conn: aiosqlite.Connection, operation: Operation[T]) -> T:
     """Execute `operation` to completion on `conn` and return its result."""
-    try:
-        effect = next(operation)
-        while True:
-            try:
-                async with conn.execute(effect.statement, effect.params) as cursor:
-                    rows = [tuple(row) for row in await cursor.fetchall()]
-            except sqlite3.Error as exc:
-                effect = operation.throw(exc)
-            else:
-                effect = operation.send(rows)
-    except StopIteration as stop:
-        return stop.value  # type: ignore[no-any-return]
+    cursor = Cursor(operation)
+    while (effect := cursor.pending) is not None:
+        try:
+            async with conn.execute(effect.statement, effect.params) as result:
+                rows = [tuple(row) for row in await result.fetchall()]
+        except sqlite3.Error as exc:
+            cursor.throw(exc)
+        else:
+            cursor.send(rows)
+    return cursor.outcome()  # type: ignore[no-any-return]

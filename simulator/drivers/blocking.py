@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from simulator.phone.effects import Operation, T
+from simulator.phone.effects import Cursor, Operation, T
 
 
 def connect(path: str | Path, *, timeout_s: float = 0.0) -> sqlite3.Connection:
@@ -24,14 +24,12 @@ def connect(path: str | Path, *, timeout_s: float = 0.0) -> sqlite3.Connection:
 
 def run(conn: sqlite3.Connection, operation: Operation[T]) -> T:
     """Execute `operation` to completion on `conn` and return its result."""
-    try:
-        effect = next(operation)
-        while True:
-            try:
-                rows = conn.execute(effect.statement, effect.params).fetchall()
-            except sqlite3.Error as exc:
-                effect = operation.throw(exc)
-            else:
-                effect = operation.send(rows)
-    except StopIteration as stop:
-        return stop.value  # type: ignore[no-any-return]
+    cursor = Cursor(operation)
+    while cursor.pending is not None:
+        try:
+            rows = conn.execute(cursor.pending.statement, cursor.pending.params).fetchall()
+        except sqlite3.Error as exc:
+            cursor.throw(exc)
+        else:
+            cursor.send(rows)
+    return cursor.outcome()  # type: ignore[no-any-return]

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from simulator.errors import UsageError
-from simulator.phone.effects import Operation, Sql
+from simulator.phone.effects import Cursor, Operation
 
 LETTERS = string.ascii_lowercase
 
@@ -45,11 +45,12 @@ class Writer:
 @dataclass
 class _State:
     writer: Writer
-    pending: Sql | None = None
-    done: bool = False
-    result: Any = None
-    error: BaseException | None = None
+    cursor: Cursor
     blocked_since: int | None = None  # step at which it first hit a lock, if blocked
+
+    @property
+    def done(self) -> bool:
+        return self.cursor.done
 
 
 @dataclass(frozen=True)
@@ -81,20 +82,11 @@ class _Run:
     def __init__(self, writers: Sequence[Writer]) -> None:
         if len(writers) > len(LETTERS):
             raise UsageError(f"at most {len(LETTERS)} writers, got {len(writers)}")
-        self.states = [_State(w) for w in writers]
+        for w in writers:
+            w.conn.execute("PRAGMA busy_timeout = 0")
+        self.states = [_State(w, Cursor(w.operation)) for w in writers]
         self.schedule: list[str] = []
         self.steps: list[Step] = []
-        for state in self.states:
-            state.writer.conn.execute("PRAGMA busy_timeout = 0")
-            self._advance(state, lambda op: next(op))
-
-    def _advance(self, state: _State, resume: Callable[[Operation[Any]], Sql]) -> None:
-        try:
-            state.pending = resume(state.writer.operation)
-        except StopIteration as stop:
-            state.done, state.pending, state.result = True, None, stop.value
-        except Exception as exc:  # the operation let an error out: it is finished
-            state.done, state.pending, state.error = True, None, exc
 
     def runnable(self) -> list[int]:
         """Unfinished writers that are not blocked; all unfinished ones if every one is
@@ -105,11 +97,11 @@ class _Run:
 
     def step(self, i: int) -> None:
         state = self.states[i]
-        if state.done or state.pending is None:
+        effect = state.cursor.pending
+        if effect is None:
             raise UsageError(f"schedule names writer {LETTERS[i]!r}, which has finished")
         self.schedule.append(LETTERS[i])
         ready = "".join(LETTERS[j] for j in self.runnable())
-        effect = state.pending
         try:
             rows = state.writer.conn.execute(effect.statement, effect.params).fetchall()
         except sqlite3.Error as exc:
@@ -120,13 +112,12 @@ class _Run:
                 return
             self.steps.append(Step(i, effect.statement, f"{type(exc).__name__}: {exc}", ready))
             state.blocked_since = None
-            error = exc
-            self._advance(state, lambda op: op.throw(error))
+            state.cursor.throw(exc)
             return
         self.steps.append(Step(i, effect.statement, "ok", ready))
         for other in self.states:
             other.blocked_since = None  # progress: everyone may try again
-        self._advance(state, lambda op: op.send(rows))
+        state.cursor.send(rows)
 
     def _all_blocked(self, i: int) -> bool:
         """True if every other unfinished writer is already blocked (a lock cycle)."""
@@ -135,8 +126,8 @@ class _Run:
             s.blocked_since is not None for s in others)
 
     def outcome(self) -> Interleaving:
-        return Interleaving("".join(self.schedule), [s.result for s in self.states],
-                            [s.error for s in self.states], self.steps)
+        return Interleaving("".join(self.schedule), [s.cursor.result for s in self.states],
+                            [s.cursor.error for s in self.states], self.steps)
 
 
 def replay(writers: Sequence[Writer], schedule: str, max_steps: int = 10_000) -> Interleaving:

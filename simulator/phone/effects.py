@@ -10,7 +10,7 @@ raises). Transactions are explicit statements (`BEGIN IMMEDIATE`, `COMMIT`,
 
 from __future__ import annotations
 
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -27,3 +27,39 @@ class Sql:
 
 
 Operation = Generator[Sql, Rows, T]
+
+
+class Cursor:
+    """Drives one operation for a driver: `pending` is the next effect to execute; once
+    the operation returns or raises, `done` is set and `outcome()` gives the result or
+    re-raises the error. Every driver steps operations through this one protocol."""
+
+    def __init__(self, operation: Operation[Any]) -> None:
+        self._operation = operation
+        self.pending: Sql | None = None
+        self.done = False
+        self.result: Any = None
+        self.error: BaseException | None = None
+        self._resume(lambda op: next(op))
+
+    def _resume(self, step: Callable[[Operation[Any]], Sql]) -> None:
+        try:
+            self.pending = step(self._operation)
+        except StopIteration as stop:
+            self.done, self.pending, self.result = True, None, stop.value
+        except Exception as exc:  # the operation let an error out: it is finished
+            self.done, self.pending, self.error = True, None, exc
+
+    def send(self, rows: Rows) -> None:
+        """The pending effect succeeded with `rows`."""
+        self._resume(lambda op: op.send(rows))
+
+    def throw(self, error: BaseException) -> None:
+        """The pending effect failed with `error` (handled by the operation, or not)."""
+        self._resume(lambda op: op.throw(error))
+
+    def outcome(self) -> Any:
+        """The operation's return value; re-raises the error it let out."""
+        if self.error is not None:
+            raise self.error
+        return self.result
