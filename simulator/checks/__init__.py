@@ -1,0 +1,1 @@
+"""Oracles: invariants checked against real SQLite files and what the app believed."""
