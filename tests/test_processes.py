@@ -25,3 +25,19 @@ def test_two_processes_keep_the_file_sound(tmp_path: Path, profile: FixProfile) 
     # WAL persists in the file; rollback modes are per connection (a new one says DELETE)
     assert result.journal_mode == ("WAL" if profile.flutter_journal_mode == "WAL"
                                    else "DELETE")
+
+
+@pytest.mark.parametrize("flutter_mode, kotlin_mode", [("WAL", "TRUNCATE"), ("TRUNCATE", "WAL")])
+def test_mixed_journal_modes_lose_nothing_and_corrupt_nothing(
+        tmp_path: Path, flutter_mode: str, kotlin_mode: str) -> None:
+    """Review §2.3's mismatch, for real: each side asks for its own mode on every open.
+    The mode is the file's; a request that cannot be granted is refused (Android goes
+    on), one that can flips the file for both. Either way: no corruption, no lost row."""
+    profile = FixProfile("mismatch", flutter_journal_mode=flutter_mode,
+                         kotlin_journal_mode=kotlin_mode)
+    result = run_two_processes(tmp_path / "gg.db", profile, seconds=1.5, max_ops=3000)
+    assert result.integrity == "ok"
+    assert result.contributions == (result.flutter.contributions_written
+                                    + result.kotlin.contributions_written)
+    assert set(result.kotlin.journal_modes) <= {"WAL", "TRUNCATE"}
+    assert result.kotlin.errors == {} and result.flutter.errors == {}
