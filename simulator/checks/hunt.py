@@ -1,0 +1,229 @@
+"""Race scenarios and the search behind `ggsim races`.
+
+A scenario sets up a fresh file, gives two writers one app operation each, and turns
+the outcome of an interleaving into a `Ledger` for the invariant checkers. The search
+explores every schedule of each scenario (they are short; `interleave.exhaustive`) or,
+past the budget, stops; every anomaly comes with the schedule string that replays it.
+
+Scenarios (review labels):
+- `double-stop` (R2): two stopTrackingSession calls on one active session;
+- `retry-count` (R4): two updateUploadRetry calls on one queued upload;
+- `same-id-save` (R1): Kotlin's save and Flutter's insertContribution of one id with
+  different values (the review's "UUID collision or clock skew"). Kotlin's upload was
+  acknowledged by the backend before its save, so a silent -1 loses it; a save that
+  raises is a visible failure the app can handle and is not counted.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from simulator.checks.invariants import (
+    Anomaly,
+    Ledger,
+    check_contributions,
+    check_integrity,
+    check_sessions,
+    check_upload_retries,
+)
+from simulator.drivers import interleave
+from simulator.drivers.blocking import connect, run
+from simulator.errors import UsageError
+from simulator.phone import app, schema
+from simulator.phone.effects import Operation
+from simulator.phone.profiles import FIXES, V2, V3, FixProfile, only
+
+NOW = 1_704_110_400_000
+STRATEGIES = ("exhaustive", "random", "pct")
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """Two writers racing on one fresh file, and how to judge the outcome."""
+
+    name: str
+    label: str
+    setup: Callable[[FixProfile], list[Operation[Any]]]
+    writers: Callable[[FixProfile], list[tuple[str, Operation[Any], int]]]
+    judge: Callable[[Any, FixProfile, interleave.Interleaving], list[Anomaly]]
+
+
+def _double_stop_setup(p: FixProfile) -> list[Operation[Any]]:
+    return [app.start_tracking_session(NOW, p, "user-1")]
+
+
+def _double_stop_writers(p: FixProfile) -> list[tuple[str, Operation[Any], int]]:
+    return [(w, app.stop_tracking_session(NOW + d, p, w, "user-1"), p.flutter_busy_timeout_ms)
+            for w, d in (("ui", 10_000), ("service", 20_000))]
+
+
+def _double_stop_judge(conn: Any, p: FixProfile, o: interleave.Interleaving) -> list[Anomaly]:
+    ledger = Ledger(stops=[r for r, e in zip(o.results, o.errors, strict=True) if e is None],
+                    history=[o.schedule])
+    return check_sessions(conn, ledger)
+
+
+def _retry_setup(p: FixProfile) -> list[Operation[Any]]:
+    return [app.enqueue_upload("u1", "{}", NOW)]
+
+
+def _retry_writers(p: FixProfile) -> list[tuple[str, Operation[Any], int]]:
+    return [(w, app.update_upload_retry("u1", w, NOW, p), p.flutter_busy_timeout_ms)
+            for w in ("worker-1", "worker-2")]
+
+
+def _retry_judge(conn: Any, p: FixProfile, o: interleave.Interleaving) -> list[Anomaly]:
+    ledger = Ledger(history=[o.schedule])
+    ledger.retries["u1"] = sum(1 for e in o.errors if e is None)
+    return check_upload_retries(conn, ledger)
+
+
+KOTLIN_ROW = app.Contribution("c1", NOW, 30, "u33dc0", True, NOW, "user-1")
+FLUTTER_ROW = app.Contribution("c1", NOW + 7, 12, "u33dc1", True, NOW + 7, "user-1")
+
+
+def _same_id_writers(p: FixProfile) -> list[tuple[str, Operation[Any], int]]:
+    _, kotlin_op = app.kotlin_side_save(KOTLIN_ROW, p)
+    return [("kotlin", kotlin_op, p.kotlin_busy_timeout_ms),
+            ("flutter", app.insert_contribution(FLUTTER_ROW, p), p.flutter_busy_timeout_ms)]
+
+
+def _same_id_judge(conn: Any, p: FixProfile, o: interleave.Interleaving) -> list[Anomaly]:
+    ledger = Ledger(history=[o.schedule])
+    kotlin_result, kotlin_error = o.results[0], o.errors[0]
+    if p.single_writer:  # handed to Flutter: a failure raises, the app sees it
+        if kotlin_error is None:
+            ledger.acknowledged.append(KOTLIN_ROW)
+    else:  # the backend acknowledged first; a -1 is silent
+        ledger.acknowledged.append(KOTLIN_ROW)
+        if kotlin_result == -1:
+            ledger.kotlin_minus_one.add(KOTLIN_ROW.id)
+    if o.errors[1] is None:
+        ledger.acknowledged.append(FLUTTER_ROW)
+    # only the last successful write of an id can be in the file: judge each against it
+    return check_contributions(conn, ledger)
+
+
+SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
+    Scenario("double-stop", "R2", _double_stop_setup, _double_stop_writers, _double_stop_judge),
+    Scenario("retry-count", "R4", _retry_setup, _retry_writers, _retry_judge),
+    Scenario("same-id-save", "R1", lambda p: [], _same_id_writers, _same_id_judge),
+)}
+
+
+@dataclass(frozen=True)
+class Found:
+    """One anomaly and the schedule that produces it."""
+
+    scenario: str
+    schedule: str
+    anomaly: Anomaly
+    history: tuple[str, ...]
+
+
+def _make(directory: Path, scenario: Scenario, profile: FixProfile
+          ) -> Callable[[], Sequence[interleave.Writer]]:
+    path = directory / "greengains.db"
+
+    def make() -> list[interleave.Writer]:
+        path.unlink(missing_ok=True)
+        for suffix in ("-wal", "-shm", "-journal"):
+            Path(str(path) + suffix).unlink(missing_ok=True)
+        setup = connect(path)
+        run(setup, app.open_connection(profile.flutter_journal_mode, 0))
+        run(setup, schema.open_schema(profile.schema_version))
+        for op in scenario.setup(profile):
+            run(setup, op)
+        setup.close()
+        return [interleave.Writer(name, connect(path), op, timeout)
+                for name, op, timeout in scenario.writers(profile)]
+
+    return make
+
+
+def judge(directory: Path, scenario: Scenario, profile: FixProfile,
+          outcome: interleave.Interleaving) -> list[Found]:
+    """Anomalies of one finished interleaving, with its step history."""
+    conn = connect(directory / "greengains.db")
+    try:
+        anomalies = check_integrity(conn) + scenario.judge(conn, profile, outcome)
+    finally:
+        conn.close()
+    history = tuple(f"{interleave.LETTERS[s.writer]}: {' '.join(s.statement.split())} -> "
+                    f"{s.outcome}" for s in outcome.steps)
+    return [Found(scenario.name, outcome.schedule, a, history) for a in anomalies]
+
+
+def _outcomes(make: Callable[[], Sequence[interleave.Writer]], strategy: str, seed: int,
+              max_schedules: int) -> Iterator[interleave.Interleaving]:
+    if strategy == "exhaustive":
+        yield from interleave.exhaustive(make, max_schedules=max_schedules)
+        return
+    search = interleave.random_schedule if strategy == "random" else interleave.pct_schedule
+    for n in range(max_schedules):
+        yield search(make(), seed + n)
+
+
+def hunt(profile: FixProfile, *, budget_s: float = 10.0, scenarios: Sequence[str] = (),
+         max_schedules: int = 1_000, strategy: str = "exhaustive",
+         seed: int = 0) -> tuple[list[Found], int]:
+    """Explore each scenario's schedules (every one, or `max_schedules` seeded random or
+    PCT ones from `seed` on) within `budget_s`; returns (anomalies, schedules run)."""
+    if strategy not in STRATEGIES:
+        raise UsageError(f"strategy must be one of {', '.join(STRATEGIES)}, got {strategy!r}")
+    unknown = [n for n in scenarios if n not in SCENARIOS]
+    if unknown:
+        raise UsageError(f"unknown race scenario(s) {unknown}; known: {', '.join(SCENARIOS)}")
+    chosen = [SCENARIOS[n] for n in scenarios] if scenarios else list(SCENARIOS.values())
+    found: list[Found] = []
+    explored = 0
+    deadline = time.monotonic() + budget_s
+    directory = Path(tempfile.mkdtemp(prefix="ggsim-hunt-"))
+    try:
+        for scenario in chosen:
+            for outcome in _outcomes(_make(directory, scenario, profile), strategy, seed,
+                                     max_schedules):
+                explored += 1
+                found += judge(directory, scenario, profile, outcome)
+                if time.monotonic() > deadline:
+                    return found, explored
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+    return found, explored
+
+
+def replay(profile: FixProfile, scenario_name: str, schedule: str) -> list[Found]:
+    """Run one scenario with one schedule, exactly; its anomalies (with history)."""
+    if scenario_name not in SCENARIOS:
+        raise UsageError(f"unknown race scenario {scenario_name!r}; known: "
+                         f"{', '.join(SCENARIOS)}")
+    scenario = SCENARIOS[scenario_name]
+    directory = Path(tempfile.mkdtemp(prefix="ggsim-replay-"))
+    try:
+        outcome = interleave.replay(_make(directory, scenario, profile)(), schedule)
+        found = judge(directory, scenario, profile, outcome)
+        return found or [Found(scenario.name, outcome.schedule,
+                               Anomaly("none", "-", "no invariant broken"),
+                               tuple(f"{interleave.LETTERS[s.writer]}: {s.outcome}"
+                                     for s in outcome.steps))]
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def matrix(budget_s: float = 30.0) -> dict[str, dict[str, bool]]:
+    """For each scenario, under v2, each single fix and v3: does the race remain?"""
+    profiles = [V2, *(only(f) for f in FIXES), V3]
+    per = budget_s / len(profiles)
+    table: dict[str, dict[str, bool]] = {s: {} for s in SCENARIOS}
+    for profile in profiles:
+        found, _ = hunt(profile, budget_s=per)
+        hit = {f.scenario for f in found}
+        for s in SCENARIOS:
+            table[s][profile.name] = s in hit
+    return table

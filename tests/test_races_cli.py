@@ -1,0 +1,49 @@
+"""`ggsim races`: exit status, replay, JSON and the fix matrix."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from simulator.cli import main
+
+
+def test_v2_has_races_and_v3_none(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["races", "--profile", "v2", "--json"]) == 1
+    report = json.loads(capsys.readouterr().out)
+    labels = {r["label"] for r in report["races"]}
+    assert labels == {"R1", "R2", "R4"}
+    assert all(r["replay"].startswith("ggsim races --profile v2 --replay ")
+               for r in report["races"])
+    assert main(["races", "--profile", "v3", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["races"] == []
+
+
+def test_replay_reproduces_one_schedule(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["races", "--replay", "double-stop:abab", "--json"]) == 1
+    race = json.loads(capsys.readouterr().out)["races"][0]
+    assert (race["label"], race["schedule"]) == ("R2", "abab")
+    assert main(["races", "--replay", "double-stop:aab"]) == 0  # one after the other
+
+
+def test_a_single_fix_and_the_matrix(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["races", "--fix", "transactions", "--json"]) == 1  # R1 remains
+    assert {r["label"] for r in json.loads(capsys.readouterr().out)["races"]} == {"R1"}
+    assert main(["races", "--matrix", "--json", "--budget", "20"]) == 0
+    matrix = json.loads(capsys.readouterr().out)["matrix"]
+    assert matrix["double-stop"]["v2+transactions"] is False
+    assert matrix["same-id-save"]["v2"] is True and matrix["same-id-save"]["v3"] is False
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["races", "--profile", "v9"], "unknown profile"),
+    (["races", "--fix", "magic"], "known fixes"),
+    (["races", "--replay", "nowhere:ab"], "unknown race scenario"),
+    (["races", "--replay", "double-stop"], "SCENARIO:SCHEDULE"),
+    (["races", "--replay", "double-stop:abz"], "names no writer"),
+])
+def test_usage_errors_exit_2(argv: list[str], message: str,
+                             capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err
