@@ -183,16 +183,16 @@ def hunt(profile: FixProfile, *, budget_s: float = 10.0, scenarios: Sequence[str
     chosen = [SCENARIOS[n] for n in scenarios] if scenarios else list(SCENARIOS.values())
     found: list[Found] = []
     explored = 0
-    deadline = time.monotonic() + budget_s
     directory = Path(tempfile.mkdtemp(prefix="ggsim-hunt-"))
     try:
-        for scenario in chosen:
+        for scenario in chosen:  # each scenario gets its share of the budget
+            deadline = time.monotonic() + budget_s / len(chosen)
             for outcome in _outcomes(_make(directory, scenario, profile), strategy, seed,
                                      max_schedules):
                 explored += 1
                 found += judge(directory, scenario, profile, outcome)
                 if time.monotonic() > deadline:
-                    return found, explored
+                    break
     finally:
         shutil.rmtree(directory, ignore_errors=True)
     return found, explored
