@@ -174,3 +174,23 @@ def test_kotlin_side_save_goes_through_flutter_with_the_single_writer_fix() -> N
     assert side == app.KOTLIN
     side, _ = app.kotlin_side_save(contribution(1), V3)
     assert side == app.FLUTTER
+
+
+def test_pot_versioning_keeps_the_newer_backend_state(tmp_path: Path) -> None:
+    from simulator.phone.profiles import only
+
+    profile = only("pot_versioning")
+    conn = connect(tmp_path / "gg.db")
+    run(conn, schema.open_schema(profile.schema_version))
+    base = {"user_id": "user-1", "total_credits": 0, "uploads_required": 5, "is_unlocked": 0,
+            "has_claimed_today": 0, "last_claim_date": None, "last_synced_at": NOW,
+            "cached_at": NOW}
+    run(conn, app.cache_daily_pot({**base, "uploads_today": 3, "backend_updated_at": 200},
+                                  profile))
+    run(conn, app.cache_daily_pot({**base, "uploads_today": 2, "backend_updated_at": 100},
+                                  profile))  # older: ignored
+    assert conn.execute("SELECT uploads_today, backend_updated_at FROM daily_pot_cache"
+                        ).fetchall() == [(3, 200)]
+    run(conn, app.cache_daily_pot({**base, "uploads_today": 4, "backend_updated_at": 300},
+                                  profile))
+    assert conn.execute("SELECT uploads_today FROM daily_pot_cache").fetchall() == [(4,)]

@@ -13,7 +13,7 @@ def test_v2_has_races_and_v3_none(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["races", "--profile", "v2", "--json"]) == 1
     report = json.loads(capsys.readouterr().out)
     labels = {r["label"] for r in report["races"]}
-    assert labels == {"R1", "R2", "R4"}
+    assert labels == {"R1", "R2", "R3", "R4"}
     assert all(r["replay"].startswith("ggsim races --profile v2 --replay ")
                for r in report["races"])
     assert main(["races", "--profile", "v3", "--json"]) == 0
@@ -28,12 +28,13 @@ def test_replay_reproduces_one_schedule(capsys: pytest.CaptureFixture[str]) -> N
 
 
 def test_a_single_fix_and_the_matrix(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["races", "--fix", "transactions", "--json"]) == 1  # R1 remains
-    assert {r["label"] for r in json.loads(capsys.readouterr().out)["races"]} == {"R1"}
+    assert main(["races", "--fix", "transactions", "--json"]) == 1  # R1 and R3 remain
+    assert {r["label"] for r in json.loads(capsys.readouterr().out)["races"]} == {"R1", "R3"}
     assert main(["races", "--matrix", "--json", "--budget", "20"]) == 0
     matrix = json.loads(capsys.readouterr().out)["matrix"]
     assert matrix["double-stop"]["v2+transactions"] is False
     assert matrix["same-id-save"]["v2"] is True and matrix["same-id-save"]["v3"] is False
+    assert matrix["stale-pot"]["v2"] is True and matrix["stale-pot"]["v2+pot_versioning"] is False
 
 
 @pytest.mark.parametrize("argv, message", [

@@ -11,7 +11,9 @@ Scenarios (review labels):
 - `same-id-save` (R1): Kotlin's save and Flutter's insertContribution of one id with
   different values (the review's "UUID collision or clock skew"). Kotlin's upload was
   acknowledged by the backend before its save, so a silent -1 loses it; a save that
-  raises is a visible failure the app can handle and is not counted.
+  raises is a visible failure the app can handle and is not counted;
+- `stale-pot` (R3): fetchPotState caching an older backend state while recordUpload
+  caches the newer confirmed one.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from simulator.checks.invariants import (
     Anomaly,
     Ledger,
     check_contributions,
+    check_daily_pot,
     check_integrity,
     check_sessions,
     check_upload_retries,
@@ -110,10 +113,36 @@ def _same_id_judge(conn: Any, p: FixProfile, o: interleave.Interleaving) -> list
     return check_contributions(conn, ledger)
 
 
+def _pot(updated_at: int, uploads: int) -> dict[str, Any]:
+    return {"user_id": "user-1", "total_credits": 10, "uploads_today": uploads,
+            "uploads_required": 5, "is_unlocked": int(uploads >= 5), "has_claimed_today": 0,
+            "last_claim_date": None, "last_synced_at": updated_at, "cached_at": updated_at,
+            "backend_updated_at": updated_at}
+
+
+OLDER_POT, NEWER_POT = _pot(NOW, 2), _pot(NOW + 60_000, 3)
+
+
+def _stale_pot_writers(p: FixProfile) -> list[tuple[str, Operation[Any], int]]:
+    # fetchPotState got the older state from the backend and caches it late; meanwhile
+    # recordUpload's confirmed newer state is cached (review §2.2 R3).
+    return [("fetch", app.cache_daily_pot(OLDER_POT, p), p.flutter_busy_timeout_ms),
+            ("record", app.cache_daily_pot(NEWER_POT, p), p.flutter_busy_timeout_ms)]
+
+
+def _stale_pot_judge(conn: Any, p: FixProfile, o: interleave.Interleaving) -> list[Anomaly]:
+    ledger = Ledger(history=[o.schedule])
+    for pot, error in zip((OLDER_POT, NEWER_POT), o.errors, strict=True):
+        if error is None:
+            ledger.pot_seen.append(("user-1", pot["backend_updated_at"], pot["uploads_today"]))
+    return check_daily_pot(conn, ledger)
+
+
 SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
     Scenario("double-stop", "R2", _double_stop_setup, _double_stop_writers, _double_stop_judge),
     Scenario("retry-count", "R4", _retry_setup, _retry_writers, _retry_judge),
     Scenario("same-id-save", "R1", lambda p: [], _same_id_writers, _same_id_judge),
+    Scenario("stale-pot", "R3", lambda p: [], _stale_pot_writers, _stale_pot_judge),
 )}
 
 

@@ -138,12 +138,28 @@ def stop_tracking_session(now_ms: int, profile: FixProfile, ended_reason: str | 
     return result
 
 
-def cache_daily_pot(pot: dict[str, Any]) -> Operation[None]:
-    """INSERT OR REPLACE of the whole cached pot (review §3.2)."""
-    names = ["user_id", "total_credits", "uploads_today", "uploads_required", "is_unlocked",
-             "has_claimed_today", "last_claim_date", "last_synced_at", "cached_at"]
-    yield Sql(f"INSERT OR REPLACE INTO daily_pot_cache ({', '.join(names)}) "
-              f"VALUES ({', '.join('?' * len(names))})", tuple(pot[n] for n in names))
+POT_COLUMNS = ["user_id", "total_credits", "uploads_today", "uploads_required", "is_unlocked",
+               "has_claimed_today", "last_claim_date", "last_synced_at", "cached_at"]
+
+
+def cache_daily_pot(pot: dict[str, Any], profile: FixProfile | None = None) -> Operation[None]:
+    """Cache a pot state. As shipped (review §3.2): INSERT OR REPLACE, whatever is
+    there, so a slow fetch can overwrite a newer state (R3). With `pot_versioning`
+    (§3.4): one conditional upsert that keeps the row whose `backend_updated_at` is
+    newer; `pot` must then carry `backend_updated_at`."""
+    if profile is None or not profile.pot_versioning:
+        yield Sql(f"INSERT OR REPLACE INTO daily_pot_cache ({', '.join(POT_COLUMNS)}) "
+                  f"VALUES ({', '.join('?' * len(POT_COLUMNS))})",
+                  tuple(pot[n] for n in POT_COLUMNS))
+        return
+    names = [*POT_COLUMNS, "backend_updated_at"]
+    updates = ", ".join(f"{n} = excluded.{n}" for n in names[1:])
+    yield Sql(f"INSERT INTO daily_pot_cache ({', '.join(names)}) "
+              f"VALUES ({', '.join('?' * len(names))}) "
+              f"ON CONFLICT(user_id) DO UPDATE SET {updates} "
+              f"WHERE excluded.backend_updated_at >= "
+              f"COALESCE(daily_pot_cache.backend_updated_at, 0)",
+              tuple(pot[n] for n in names))
 
 
 def get_state(key: str) -> Operation[str | None]:

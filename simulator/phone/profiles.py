@@ -49,6 +49,10 @@ SWITCHES: dict[str, Switch] = {
     "user_scoping": Switch(
         "§1.3 C3/C4, §6.1", ("add_column_rules",),
         "rows carry user_id and queries filter by it (schema v3)"),
+    "pot_versioning": Switch(
+        "§3.3, §3.4", ("begin_immediate_takes_the_write_lock",),
+        "cacheDailyPot keeps the newer backend state (compare backend_updated_at in one "
+        "conditional upsert) instead of overwriting"),
     "auto_maintenance": Switch(
         "§5.5, §7 item 6", ("vacuum_outside_transactions",),
         "performMaintenance() runs at app start"),
@@ -68,6 +72,7 @@ class FixProfile:
     flutter_conflict: str = "REPLACE"
     single_writer: bool = False
     user_scoping: bool = False
+    pot_versioning: bool = False
     auto_maintenance: bool = False
 
     def __post_init__(self) -> None:
@@ -84,8 +89,8 @@ class FixProfile:
 
     @property
     def schema_version(self) -> int:
-        """3 when rows are user-scoped (the v3 migration), else 2."""
-        return 3 if self.user_scoping else 2
+        """3 when a fix needs the v3 columns (user_id, backend_updated_at), else 2."""
+        return 3 if self.user_scoping or self.pot_versioning else 2
 
 
 # As shipped (review §2): Android's defaults on both sides (facts above), no
@@ -101,6 +106,7 @@ FIXES: dict[str, dict[str, Any]] = {
     "single_writer": {"single_writer": True},
     "user_scoping": {"user_scoping": True},
     "auto_maintenance": {"auto_maintenance": True},
+    "pot_versioning": {"pot_versioning": True},
 }
 
 V3 = replace(V2, name="v3", **{k: v for fix in FIXES.values() for k, v in fix.items()})
