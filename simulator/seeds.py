@@ -56,6 +56,16 @@ def generator(seed: int, stream: Stream, *indices: int) -> np.random.Generator:
     return np.random.Generator(np.random.PCG64(seed_sequence(seed, stream, *indices)))
 
 
+def per_phone_uniforms(seed: int, stream: Stream, phones: npt.NDArray[np.int64],
+                       shape: tuple[int, ...], *indices: int) -> npt.NDArray[np.float64]:
+    """(len(phones), *shape) uniforms, row i from `generator(seed, stream, phones[i],
+    *indices)`: each phone's draws depend on nothing but its own key."""
+    out = np.empty((len(phones), *shape))
+    for row, phone in enumerate(phones.tolist()):
+        out[row] = generator(seed, stream, phone, *indices).random(shape)
+    return out
+
+
 def mix64(x: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
     """SplitMix64 finaliser (Steele, Lea & Flood 2014): a bijective 64-bit hash."""
     with np.errstate(over="ignore"):

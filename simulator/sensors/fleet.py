@@ -460,6 +460,6 @@ def _join_days(plan_a: DayPlan, battery_a: F64, plan_b: DayPlan, battery_b: F64
         pose_u=np.concatenate([plan_a.pose_u, plan_b.pose_u], axis=1),
         level_u=np.concatenate([plan_a.level_u, plan_b.level_u], axis=1),
         charging=np.concatenate([plan_a.charging, plan_b.charging], axis=1),
-        day_u=np.stack([plan_a.day_u, plan_b.day_u], axis=1),
+        day_u=plan_a.day_u,  # day-level draws are read per day (_day), not from a join
     )
     return joined, np.concatenate([battery_a[:, :-1], battery_b], axis=1)

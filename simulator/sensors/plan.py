@@ -24,7 +24,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy import stats
 
-from simulator.seeds import Stream, generator, uniform_hash
+from simulator.seeds import Stream, per_phone_uniforms, uniform_hash
 from simulator.sensors.personas import PERSONAS, Activity, RhythmTables
 from simulator.sensors.traits import Traits
 
@@ -64,15 +64,7 @@ class DayPlan:
     pose_u: F64  # a uniform per segment for the phone's pose (on table, pocket, hand)
     level_u: F64  # a uniform per segment for indoor light level and similar
     charging: npt.NDArray[np.bool_]
-    day_u: F64  # (P, N_U) uniforms for day-level draws (battery at midnight, app kills)
-
-
-def _uniforms(seed: int, phones: npt.NDArray[np.int64], day: int) -> F64:
-    # one extra row: day-level draws (battery at midnight, app kills)
-    out = np.empty((len(phones), MAX_STEPS + 1, N_U))
-    for row, phone in enumerate(phones.tolist()):
-        out[row] = generator(seed, Stream.DAY_PLAN, phone, day).random((MAX_STEPS + 1, N_U))
-    return out
+    day_u: F64  # (P, N_U) uniforms for day-level draws (the battery level at midnight)
 
 
 def day_of_week(day: int) -> int:
@@ -84,7 +76,8 @@ def plan_day(seed: int, traits: Traits, tables: RhythmTables, persona_names: tup
              day: int) -> DayPlan:
     """Plan local day `day` (days since the epoch, local) for every phone in `traits`."""
     n = len(traits.phone)
-    u = _uniforms(seed, traits.phone, day)
+    # one extra row of day-level draws (the battery level at midnight)
+    u = per_phone_uniforms(seed, Stream.DAY_PLAN, traits.phone, (MAX_STEPS + 1, N_U), day)
     personas = [PERSONAS[name] for name in persona_names]
     ex_weight = np.array([p.excursion_weight for p in personas])[traits.persona]  # (P, 4)
     ex_min = np.array([p.excursion_min for p in personas])[traits.persona]

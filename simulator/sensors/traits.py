@@ -27,7 +27,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy import special
 
-from simulator.seeds import Stream, generator
+from simulator.seeds import Stream, per_phone_uniforms
 from simulator.sensors.city import City
 from simulator.sensors.personas import PERSONAS
 
@@ -64,20 +64,13 @@ class Traits:
     charge_overnight_probability: F64
 
 
-def _uniforms(seed: int, phones: npt.NDArray[np.int64]) -> F64:
-    out = np.empty((len(phones), N_UNIFORMS))
-    for row, phone in enumerate(phones.tolist()):
-        out[row] = generator(seed, Stream.PHONE_TRAITS, phone).random(N_UNIFORMS)
-    return out
-
-
 def draw_traits(seed: int, phones: npt.NDArray[np.int64], city: City,
                 persona_names: tuple[str, ...], persona_weights: F64,
                 barometer_share: float = 0.7,
                 ground_m: Callable[[F64], F64] | None = None) -> Traits:
     """Traits of `phones`; see the module docstring for the figures."""
     ground = ground_m if ground_m is not None else (lambda xy: np.zeros(len(xy)))
-    u = _uniforms(seed, phones)
+    u = per_phone_uniforms(seed, Stream.PHONE_TRAITS, phones, (N_UNIFORMS,))
     z = special.ndtri(np.clip(u, 1e-12, 1 - 1e-12))
     cum = np.cumsum(persona_weights / persona_weights.sum())
     persona = np.minimum(np.searchsorted(cum, u[:, 0], side="right"), len(cum) - 1)
