@@ -10,10 +10,14 @@ import math
 import sys
 import time
 from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from simulator import __version__
 from simulator.clock import DEFAULT_START, format_instant, parse_instant
 from simulator.errors import SimulatorError, UsageError
+
+if TYPE_CHECKING:
+    from simulator.phone.profiles import FixProfile
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 MAX_HOURS = 8784
@@ -121,6 +125,12 @@ def build_parser() -> argparse.ArgumentParser:
                        help="the fix matrix: which single fix removes which race")
     races.add_argument("--replay", metavar="SCENARIO:SCHEDULE",
                        help="replay one schedule of one scenario exactly, e.g. double-stop:abab")
+    races.add_argument("--crash", type=_positive_int, metavar="ROUNDS",
+                       help="instead: run the two sides as OS processes and SIGKILL them "
+                            "ROUNDS times; report corruption, lost writes, torn operations")
+    races.add_argument("--journal-modes", metavar="FLUTTER,KOTLIN",
+                       help="override the journal mode each side asks for, e.g. WAL,TRUNCATE "
+                            "(review §2.3's mismatch)")
     return parser
 
 
@@ -139,7 +149,19 @@ def _races(args: argparse.Namespace) -> int:
         if fix not in FIXES:
             raise UsageError(f"--fix {fix!r}: known fixes are {', '.join(FIXES)}")
         chosen = dataclasses.replace(chosen, name=f"{chosen.name}+{fix}", **FIXES[fix])
+    if args.journal_modes:
+        flutter_mode, sep, kotlin_mode = args.journal_modes.upper().partition(",")
+        if not sep:
+            raise UsageError("--journal-modes wants FLUTTER,KOTLIN, e.g. WAL,TRUNCATE")
+        chosen = dataclasses.replace(chosen, name=f"{chosen.name}[{flutter_mode},{kotlin_mode}]",
+                                     flutter_journal_mode=flutter_mode,
+                                     kotlin_journal_mode=kotlin_mode)
+    again = " ".join(["ggsim races --profile", args.profile,
+                      *(f"--fix {f}" for f in args.fix),
+                      *([f"--journal-modes {args.journal_modes}"] if args.journal_modes else [])])
     console = Console()
+    if args.crash:
+        return _crash(chosen, args.crash, args.seed, args.json, console)
     if args.matrix:
         table = hunt.matrix(args.budget)
         if args.json:
@@ -172,8 +194,8 @@ def _races(args: argparse.Namespace) -> int:
             "races": [{"scenario": f.scenario, "label": f.anomaly.label,
                        "kind": f.anomaly.kind, "detail": f.anomaly.detail,
                        "schedule": f.schedule, "history": list(f.history),
-                       "replay": f"ggsim races --profile {args.profile} "
-                                 f"--replay {f.scenario}:{f.schedule}"} for f in races]},
+                       "replay": f"{again} --replay {f.scenario}:{f.schedule}"}
+                      for f in races]},
             indent=2))
     else:
         console.print(f"profile {chosen.name}: {explored} schedules explored, "
@@ -187,9 +209,35 @@ def _races(args: argparse.Namespace) -> int:
                           f"(schedule {f.schedule}): {f.anomaly.detail}", markup=False)
             for line in f.history:
                 console.print(f"    {line}", markup=False)
-            console.print(f"    replay: ggsim races --profile {args.profile} "
-                          f"--replay {f.scenario}:{f.schedule}", markup=False)
+            console.print(f"    replay: {again} --replay {f.scenario}:{f.schedule}",
+                          markup=False)
     return EXIT_FAILED if races else EXIT_OK
+
+
+def _crash(chosen: FixProfile, rounds: int, seed: int, as_json: bool, console: Any) -> int:
+    import json
+    import tempfile
+    from pathlib import Path
+
+    from simulator.drivers.crash import crash_loop
+
+    with tempfile.TemporaryDirectory(prefix="ggsim-crash-") as directory:
+        report = crash_loop(Path(directory), chosen, rounds=rounds, seed=seed)
+    broken = len(report.integrity_failures) + len(report.lost) + len(report.torn)
+    if as_json:
+        print(json.dumps({"profile": chosen.name, "rounds": report.rounds,
+                          "kills": report.kills, "rows": report.rows,
+                          "corruption": report.integrity_failures, "lost_writes": report.lost,
+                          "torn_operations": report.torn,
+                          "committed_not_logged": report.committed_not_logged}, indent=2))
+    else:
+        console.print(f"profile {chosen.name}: {report.rounds} rounds, kills {report.kills}, "
+                      f"{report.rows} rows in the file", markup=False)
+        for name, items in (("corruption", report.integrity_failures),
+                            ("lost write", report.lost), ("R5 torn operation", report.torn)):
+            console.print(f"  {name}: {len(items)}" + (f" (e.g. {items[0]})" if items else ""),
+                          markup=False)
+    return EXIT_FAILED if broken else EXIT_OK
 
 
 _RECORDING_ONLY = {"speed": 1.0}

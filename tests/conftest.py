@@ -8,8 +8,12 @@ from hypothesis import settings
 
 from simulator.sensors.batch import BatchBlock
 
+# `pytest --hypothesis-profile=long` for a long CI job: the race state machines run
+# 2,000 programs of up to 50 steps each instead of the default suite's short run.
 settings.register_profile("ci", derandomize=True, print_blob=True, deadline=None)
 settings.register_profile("dev", deadline=None)
+settings.register_profile("long", max_examples=2_000, stateful_step_count=50, deadline=None,
+                          print_blob=True)
 settings.load_profile("dev")
 
 

@@ -13,7 +13,7 @@ def test_v2_has_races_and_v3_none(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["races", "--profile", "v2", "--json"]) == 1
     report = json.loads(capsys.readouterr().out)
     labels = {r["label"] for r in report["races"]}
-    assert labels == {"R1", "R2", "R3", "R4"}
+    assert labels == {"R1", "R2", "R3", "R4", "R5"}
     assert all(r["replay"].startswith("ggsim races --profile v2 --replay ")
                for r in report["races"])
     assert main(["races", "--profile", "v3", "--json"]) == 0
@@ -29,15 +29,33 @@ def test_replay_reproduces_one_schedule(capsys: pytest.CaptureFixture[str]) -> N
 
 def test_a_single_fix_and_the_matrix(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["races", "--fix", "transactions", "--json"]) == 1  # R1 and R3 remain
-    assert {r["label"] for r in json.loads(capsys.readouterr().out)["races"]} == {"R1", "R3"}
+    found = json.loads(capsys.readouterr().out)["races"]
+    assert {r["label"] for r in found} == {"R1", "R3"}
+    assert all(r["replay"].startswith("ggsim races --profile v2 --fix transactions --replay ")
+               for r in found)
     assert main(["races", "--matrix", "--json", "--budget", "20"]) == 0
     matrix = json.loads(capsys.readouterr().out)["matrix"]
     assert matrix["double-stop"]["v2+transactions"] is False
     assert matrix["same-id-save"]["v2"] is True and matrix["same-id-save"]["v3"] is False
     assert matrix["stale-pot"]["v2"] is True and matrix["stale-pot"]["v2+pot_versioning"] is False
+    assert matrix["torn-complete"]["v2"] is True
+    assert matrix["torn-complete"]["v2+transactions"] is False
+
+
+def test_crash_mode_reports_torn_operations_under_v2_and_none_under_v3(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["races", "--crash", "6", "--profile", "v3", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["rounds"] == 6 and report["rows"] > 0
+    assert report["corruption"] == report["lost_writes"] == report["torn_operations"] == []
+    assert main(["races", "--crash", "6", "--journal-modes", "wal,truncate", "--profile", "v3",
+                 "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["profile"] == "v3[WAL,TRUNCATE]"
 
 
 @pytest.mark.parametrize("argv, message", [
+    (["races", "--journal-modes", "WAL"], "FLUTTER,KOTLIN"),
+    (["races", "--journal-modes", "WAL,MEMORYX", "--crash", "1"], "kotlin_journal_mode"),
     (["races", "--profile", "v9"], "unknown profile"),
     (["races", "--fix", "magic"], "known fixes"),
     (["races", "--replay", "nowhere:ab"], "unknown race scenario"),

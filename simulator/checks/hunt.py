@@ -13,7 +13,11 @@ Scenarios (review labels):
   acknowledged by the backend before its save, so a silent -1 loses it; a save that
   raises is a visible failure the app can handle and is not counted;
 - `stale-pot` (R3): fetchPotState caching an older backend state while recordUpload
-  caches the newer confirmed one.
+  caches the newer confirmed one;
+- `torn-complete` (R5): the retry worker's completion (save, then dequeue) while another
+  connection looks at the file: the observer must never see the upload both saved and
+  still queued (a retry worker scanning then would send it again, and a crash there
+  leaves it so for good; `simulator.drivers.crash` shows the second).
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from simulator.checks.invariants import (
     check_contributions,
     check_daily_pot,
     check_integrity,
+    check_queue,
     check_sessions,
     check_upload_retries,
 )
@@ -39,7 +44,7 @@ from simulator.drivers import interleave
 from simulator.drivers.blocking import connect, run
 from simulator.errors import UsageError
 from simulator.phone import app, schema
-from simulator.phone.effects import Operation
+from simulator.phone.effects import Operation, Sql
 from simulator.phone.profiles import FIXES, V2, V3, FixProfile, only
 
 NOW = 1_704_110_400_000
@@ -138,11 +143,35 @@ def _stale_pot_judge(conn: Any, p: FixProfile, o: interleave.Interleaving) -> li
     return check_daily_pot(conn, ledger)
 
 
+TORN_QUERY = ("SELECT q.id FROM upload_queue q JOIN contributions c ON c.id = q.id "
+              "ORDER BY q.id")
+
+
+def _observe_torn() -> Operation[list[str]]:
+    rows = yield Sql(TORN_QUERY)
+    return [str(r[0]) for r in rows]
+
+
+def _torn_writers(p: FixProfile) -> list[tuple[str, Operation[Any], int]]:
+    c = app.Contribution("q1", NOW, 30, "u33dc0", True, NOW, "user-1")
+    return [("worker", app.complete_queued_upload("q1", c, p), p.flutter_busy_timeout_ms),
+            ("observer", _observe_torn(), p.flutter_busy_timeout_ms)]
+
+
+def _torn_judge(conn: Any, p: FixProfile, o: interleave.Interleaving) -> list[Anomaly]:
+    seen = o.results[1] or []
+    return check_queue(conn) + [Anomaly("torn operation", "R5",
+                            f"upload {uid} seen saved and still queued mid-operation",
+                            (o.schedule,)) for uid in seen]
+
+
 SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
     Scenario("double-stop", "R2", _double_stop_setup, _double_stop_writers, _double_stop_judge),
     Scenario("retry-count", "R4", _retry_setup, _retry_writers, _retry_judge),
     Scenario("same-id-save", "R1", lambda p: [], _same_id_writers, _same_id_judge),
     Scenario("stale-pot", "R3", lambda p: [], _stale_pot_writers, _stale_pot_judge),
+    Scenario("torn-complete", "R5", lambda p: [app.enqueue_upload("q1", "{}", NOW)],
+             _torn_writers, _torn_judge),
 )}
 
 

@@ -15,6 +15,10 @@ list means the invariant holds. Invariants (review labels where the review has o
   the phone has seen. Kind: *stale cache* (`R3`).
 - `upload_retries`: each failed attempt is counted once (read-then-write of retry_count
   without a transaction loses increments). Kind: *lost update* (`R4`, not in the review).
+- `queue`: a multi-step operation is all or nothing; the retry worker's "save the
+  contribution, then dequeue it" never leaves an upload both saved and still queued
+  (after a crash it would be sent again). Kind: *torn operation* (`R5`, not in the
+  review). Queue ids and contribution ids are the same batch id.
 - `integrity`: `PRAGMA integrity_check` is ok. Kind: *corruption*.
 """
 
@@ -135,6 +139,15 @@ def check_upload_retries(conn: sqlite3.Connection, ledger: Ledger) -> list[Anoma
             if uid in counts and counts[uid] != calls]
 
 
+def check_queue(conn: sqlite3.Connection, ledger: Ledger | None = None) -> list[Anomaly]:
+    """No upload is both saved as a contribution and still queued (a torn completion)."""
+    history = tuple(ledger.history) if ledger else ()
+    return [Anomaly("torn operation", "R5",
+                    f"upload {uid} is saved as a contribution and still queued", history)
+            for (uid,) in _rows(conn, "SELECT q.id FROM upload_queue q JOIN contributions c "
+                                      "ON c.id = q.id ORDER BY q.id")]
+
+
 def check_integrity(conn: sqlite3.Connection) -> list[Anomaly]:
     """`PRAGMA integrity_check` says ok."""
     result = [r[0] for r in _rows(conn, "PRAGMA integrity_check")]
@@ -145,4 +158,4 @@ def check_all(conn: sqlite3.Connection, ledger: Ledger) -> list[Anomaly]:
     """Every invariant, integrity first."""
     return (check_integrity(conn) + check_contributions(conn, ledger)
             + check_sessions(conn, ledger) + check_daily_pot(conn, ledger)
-            + check_upload_retries(conn, ledger))
+            + check_upload_retries(conn, ledger) + check_queue(conn, ledger))

@@ -78,7 +78,11 @@ def _is_busy(exc: sqlite3.Error) -> bool:
     return isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc)
 
 
-class _Run:
+class Stepper:
+    """Steps writers one effect at a time with the busy rule of this module; the
+    schedulers below and the hypothesis state machine (`simulator.checks.races`) share
+    it. `begin` gives a finished writer a new operation on the same connection."""
+
     def __init__(self, writers: Sequence[Writer]) -> None:
         if len(writers) > len(LETTERS):
             raise UsageError(f"at most {len(LETTERS)} writers, got {len(writers)}")
@@ -87,6 +91,18 @@ class _Run:
         self.states = [_State(w, Cursor(w.operation)) for w in writers]
         self.schedule: list[str] = []
         self.steps: list[Step] = []
+
+    def begin(self, i: int, operation: Operation[Any], busy_timeout_ms: int) -> None:
+        """Start `operation` on writer `i`, which must have finished its last one."""
+        if not self.states[i].done:
+            raise UsageError(f"writer {LETTERS[i]!r} is still running an operation")
+        writer = Writer(self.states[i].writer.name, self.states[i].writer.conn, operation,
+                        busy_timeout_ms)
+        self.states[i] = _State(writer, Cursor(operation))
+
+    def finished(self, i: int) -> bool:
+        """Writer `i` has no pending effect (its operation returned or raised)."""
+        return self.states[i].done
 
     def runnable(self) -> list[int]:
         """Unfinished writers that are not blocked; all unfinished ones if every one is
@@ -134,7 +150,7 @@ def replay(writers: Sequence[Writer], schedule: str, max_steps: int = 10_000) ->
     """Run `writers` in exactly the order of `schedule`; then the rest runs without
     preemption: the last writer goes on while it can, then the lowest unfinished one
     (so any prefix is a valid schedule, and the completion adds no needless switches)."""
-    run = _Run(writers)
+    run = Stepper(writers)
     for letter in schedule:
         index = LETTERS.find(letter)
         if index < 0 or index >= len(writers):
@@ -153,7 +169,7 @@ def random_schedule(writers: Sequence[Writer], seed: int,
                     max_steps: int = 10_000) -> Interleaving:
     """A seeded uniform choice among unfinished writers at every step."""
     rng = random.Random(seed)
-    run = _Run(writers)
+    run = Stepper(writers)
     _finish(run, rng.choice, max_steps)
     return run.outcome()
 
@@ -164,7 +180,7 @@ def pct_schedule(writers: Sequence[Writer], seed: int, depth: int = 2,
     unfinished writer, and at `depth - 1` random steps drop the running writer's priority
     below all others. Finds any bug of depth d with probability >= 1/(n k^(d-1))."""
     rng = random.Random(seed)
-    run = _Run(writers)
+    run = Stepper(writers)
     priority = list(range(len(writers)))
     rng.shuffle(priority)
     changes = set(rng.sample(range(1, max(expected_steps, depth)), max(depth - 1, 0)))
@@ -183,7 +199,7 @@ def pct_schedule(writers: Sequence[Writer], seed: int, depth: int = 2,
     return run.outcome()
 
 
-def _finish(run: _Run, choose: Callable[[list[int]], int], max_steps: int) -> None:
+def _finish(run: Stepper, choose: Callable[[list[int]], int], max_steps: int) -> None:
     while (ready := run.runnable()):
         if len(run.steps) >= max_steps:
             raise UsageError(f"no writer finished within {max_steps} steps")

@@ -196,6 +196,20 @@ def update_upload_retry(upload_id: str, error: str, next_retry_at: int,
     return result
 
 
+def complete_queued_upload(upload_id: str, c: Contribution,
+                           profile: FixProfile) -> Operation[None]:
+    """The retry worker's success path (review §7 item 8): record the contribution, then
+    take the upload off the queue. Two writes: without a transaction a kill between them
+    leaves the upload both saved and queued (it is sent again: a torn operation)."""
+
+    def body() -> Operation[None]:
+        columns, values = _columns(c, profile)
+        yield Sql(f"INSERT INTO contributions {columns}", values)
+        yield Sql("DELETE FROM upload_queue WHERE id = ?", (upload_id,))
+
+    yield from _transaction(profile, body())
+
+
 def clean_old_data(now_ms: int, days_to_keep: int = 90) -> Operation[int]:
     """Delete contributions older than `days_to_keep` days (review §5.2); returns rows."""
     yield Sql("DELETE FROM contributions WHERE timestamp < ?", (now_ms - days_to_keep * DAY_MS,))
