@@ -22,6 +22,7 @@ Scenarios (review labels):
 
 from __future__ import annotations
 
+import functools
 import shutil
 import tempfile
 import time
@@ -185,20 +186,31 @@ class Found:
     history: tuple[str, ...]
 
 
-def _make(directory: Path, scenario: Scenario, profile: FixProfile
-          ) -> Callable[[], Sequence[interleave.Writer]]:
-    path = directory / "greengains.db"
-
-    def make() -> list[interleave.Writer]:
-        path.unlink(missing_ok=True)
-        for suffix in ("-wal", "-shm", "-journal"):
-            Path(str(path) + suffix).unlink(missing_ok=True)
+@functools.cache
+def _start_file(scenario: Scenario, profile: FixProfile) -> bytes:
+    """The bytes of a scenario's start file, built once per scenario and profile (a
+    search runs thousands of schedules; building the schema each time costs fsyncs).
+    The last connection's close checkpoints a WAL, so the bytes are the whole file."""
+    with tempfile.TemporaryDirectory(prefix="ggsim-start-") as directory:
+        path = Path(directory) / "greengains.db"
         setup = connect(path)
         run(setup, app.open_connection(profile.flutter_journal_mode, 0))
         run(setup, schema.open_schema(profile.schema_version))
         for op in scenario.setup(profile):
             run(setup, op)
         setup.close()
+        return path.read_bytes()
+
+
+def _make(directory: Path, scenario: Scenario, profile: FixProfile
+          ) -> Callable[[], Sequence[interleave.Writer]]:
+    path = directory / "greengains.db"
+
+    def make() -> list[interleave.Writer]:
+        # unlink, never overwrite: the last schedule's connections may still be open
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            Path(str(path) + suffix).unlink(missing_ok=True)
+        path.write_bytes(_start_file(scenario, profile))
         return [interleave.Writer(name, connect(path), op, timeout)
                 for name, op, timeout in scenario.writers(profile)]
 
@@ -254,6 +266,41 @@ def hunt(profile: FixProfile, *, budget_s: float = 10.0, scenarios: Sequence[str
     finally:
         shutil.rmtree(directory, ignore_errors=True)
     return found, explored
+
+
+@dataclass(frozen=True)
+class Detection:
+    """How long a search took to break an invariant (or gave up)."""
+
+    found: Found | None
+    schedules: int
+    seconds: float
+
+
+def until_found(profile: FixProfile, scenario_name: str, *, strategy: str = "random",
+                seed: int = 0, max_schedules: int = 100_000,
+                budget_s: float = 60.0) -> Detection:
+    """Run one scenario's schedules (`strategy` from `seed`) until the first anomaly, at
+    most `max_schedules` schedules or `budget_s` seconds: time to first detection."""
+    if scenario_name not in SCENARIOS:
+        raise UsageError(f"unknown race scenario {scenario_name!r}; known: "
+                         f"{', '.join(SCENARIOS)}")
+    scenario = SCENARIOS[scenario_name]
+    directory = Path(tempfile.mkdtemp(prefix="ggsim-detect-"))
+    start = time.perf_counter()
+    runs = 0
+    try:
+        for outcome in _outcomes(_make(directory, scenario, profile), strategy, seed,
+                                 max_schedules):
+            runs += 1
+            found = judge(directory, scenario, profile, outcome)
+            if found:
+                return Detection(found[0], runs, time.perf_counter() - start)
+            if time.perf_counter() - start > budget_s:
+                break
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+    return Detection(None, runs, time.perf_counter() - start)
 
 
 def replay(profile: FixProfile, scenario_name: str, schedule: str) -> list[Found]:
