@@ -43,6 +43,16 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a port number, got {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"port must be 0..65535, got {value}")
+    return value
+
+
 def _hours(text: str) -> float:
     value = _positive_float(text)
     if value > MAX_HOURS:
@@ -131,6 +141,26 @@ def build_parser() -> argparse.ArgumentParser:
     races.add_argument("--journal-modes", metavar="FLUTTER,KOTLIN",
                        help="override the journal mode each side asks for, e.g. WAL,TRUNCATE "
                             "(review §2.3's mismatch)")
+    serve = sub.add_parser(
+        "serve",
+        help="run the reference backend on 127.0.0.1 over PostgreSQL (embedded by default)",
+        description="Start PostgreSQL (embedded unless --database-url or DATABASE_URL is "
+                    "given), migrate the chosen schema variant, and serve the upload and "
+                    "daily-pot API on 127.0.0.1 until Ctrl-C or SIGTERM. See docs/api.md.",
+    )
+    serve.add_argument("--port", type=_port, default=8080, help="TCP port (0: any free one)")
+    serve.add_argument("--schema", choices=("as-is", "recommended"), default="recommended",
+                       help="the review's schema as it is, or its recommendations made to work")
+    serve.add_argument("--database-url", metavar="URL",
+                       help="a PostgreSQL to use instead of the embedded one")
+    serve.add_argument("--clock-start", metavar="ISO-8601",
+                       help="run the backend on simulated time starting at this instant")
+    serve.add_argument("--clock-speed", type=_positive_float, default=1.0,
+                       help="simulated seconds per real second (with --clock-start)")
+    serve.add_argument("--uploads-required", type=_positive_int, default=5,
+                       help="uploads a day that unlock the daily pot (default 5)")
+    serve.add_argument("--max-clock-skew", type=_positive_float, default=300.0,
+                       metavar="SECONDS", help="how far ahead a batch timestamp may be")
     return parser
 
 
@@ -304,6 +334,29 @@ def _generate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _serve(args: argparse.Namespace) -> int:
+    from simulator.backend.app import BackendConfig
+    from simulator.backend.clock import BackendClock
+    from simulator.backend.postgres import open_database
+    from simulator.backend.pot import PotRules
+    from simulator.backend.server import bind, serve_forever
+
+    if args.clock_speed != 1.0 and not args.clock_start:
+        raise UsageError("--clock-speed needs --clock-start")
+    clock = BackendClock(parse_instant(args.clock_start) if args.clock_start else None,
+                         args.clock_speed)
+    sock = bind(args.port)  # before the database: a busy port fails fast
+    with open_database(args.database_url) as database:
+        config = BackendConfig(database.url, schema=args.schema, clock=clock,
+                               max_future_ms=int(args.max_clock_skew * 1000),
+                               pot=PotRules(uploads_required=args.uploads_required))
+        where = "embedded PostgreSQL" if database.embedded else "PostgreSQL at --database-url"
+        print(f"ggsim serve: http://127.0.0.1:{sock.getsockname()[1]} (schema {args.schema}, "
+              f"{where}); Ctrl-C stops", file=sys.stderr, flush=True)
+        serve_forever(config, sock)
+    return EXIT_OK
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `ggsim` console script; returns the exit status."""
     parser = build_parser()
@@ -316,6 +369,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _generate(args)
         if args.command == "races":
             return _races(args)
+        if args.command == "serve":
+            return _serve(args)
     except SimulatorError as exc:
         print(f"ggsim {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -110,3 +110,33 @@ class Runner:
 
 
 DRIVERS = ["blocking", "asyncio", "interleave"]
+
+
+@pytest.fixture(scope="session")
+def postgres():  # type: ignore[no-untyped-def]
+    """One real PostgreSQL for the test run: $DATABASE_URL, else an embedded server."""
+    from simulator.backend.postgres import open_database
+
+    database = open_database()
+    yield database
+    database.stop()
+
+
+@pytest.fixture
+def database_url(postgres) -> str:  # type: ignore[no-untyped-def]
+    """A fresh, empty database on the test server (its URL)."""
+    import asyncio
+    import uuid
+
+    import asyncpg
+
+    name = f"test_{uuid.uuid4().hex[:12]}"
+
+    async def create() -> None:
+        conn = await asyncpg.connect(postgres.url)
+        await conn.execute(f'CREATE DATABASE "{name}"')
+        await conn.close()
+
+    asyncio.run(create())
+    base, _, query = postgres.url.partition("?")
+    return f"{base.rsplit('/', 1)[0]}/{name}" + (f"?{query}" if query else "")

@@ -17,10 +17,9 @@ working equivalent is used and the finding is in docs/findings-sqlite.md.
 from __future__ import annotations
 
 import sqlite3
-from importlib import resources
-from pathlib import Path
 
 from simulator.errors import SimulatorError
+from simulator.fixtures import sql_text
 from simulator.phone.effects import Operation, Sql
 
 V2, V3 = 2, 3
@@ -32,11 +31,7 @@ class SchemaError(SimulatorError):
 
 
 def _sql_text(name: str) -> str:
-    packaged = resources.files("simulator.phone").joinpath("sql", name)
-    if packaged.is_file():
-        return packaged.read_text(encoding="utf-8")
-    source_tree = Path(__file__).resolve().parents[2] / "fixtures" / "sql" / name
-    return source_tree.read_text(encoding="utf-8")
+    return sql_text(name)
 
 
 def _split_script(text: str) -> list[str]:

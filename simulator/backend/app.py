@@ -1,0 +1,285 @@
+"""The HTTP API (Starlette, ASGI): device registration, uploads, the daily pot, health,
+metrics and the OpenAPI document. docs/api.md describes it for clients.
+
+Invariants: a 2xx is sent only after the data is committed; bad input of any kind gets
+a 4xx with a JSON body `{"error": code, "detail": text[, "path": where]}` and writes
+nothing; an unavailable database is a 503, never a hang (the pool has timeouts).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import hmac
+import logging
+import secrets
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import asyncpg
+import orjson
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from simulator.backend import jobs, migrations, store
+from simulator.backend import pot as pot_rules
+from simulator.backend.clock import BackendClock
+from simulator.backend.metrics import Metrics
+from simulator.backend.openapi import document
+from simulator.backend.payload import InputError, decode_upload
+
+log = logging.getLogger("ggsim.backend")
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+@dataclass
+class BackendConfig:
+    """What a backend instance serves and how strict it is."""
+
+    database_url: str
+    schema: str = "recommended"
+    max_body_bytes: int = 256 * 1024
+    max_future_ms: int = 5 * 60_000
+    pot: pot_rules.PotRules = field(default_factory=pot_rules.PotRules)
+    clock: BackendClock = field(default_factory=BackendClock)
+    pool_size: int = 8
+    months_ahead: int = 3
+
+
+def _json(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
+    return Response(orjson.dumps(body), status, headers, media_type="application/json")
+
+
+class Backend:
+    """One backend instance: its configuration, database pool, metrics and caches."""
+
+    def __init__(self, config: BackendConfig) -> None:
+        migrations.namespace(config.schema)  # a bad variant fails here, before serving
+        self.config = config
+        self.metrics = Metrics()
+        self.pool: Any = None
+        self.devices: dict[str, tuple[bytes, str]] = {}  # secrets never change: cache
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Migrate, create partitions ahead (recommended), open the pool."""
+        conn = await asyncpg.connect(self.config.database_url, timeout=30)
+        try:
+            await migrations.migrate(conn, self.config.schema)
+            if self.config.schema == "recommended":
+                await conn.execute(f"SET search_path TO {migrations.namespace('recommended')}")
+                await jobs.ensure_partitions(conn, self.config.clock.now_ms(),
+                                             self.config.months_ahead)
+        finally:
+            await conn.close()
+        self.pool = await asyncpg.create_pool(
+            self.config.database_url, min_size=1, max_size=self.config.pool_size,
+            timeout=10, command_timeout=30, init=_init_connection,
+            server_settings={"search_path": migrations.namespace(self.config.schema)})
+
+    async def stop(self) -> None:
+        if self.pool is not None:
+            pool, self.pool = self.pool, None
+            await pool.close()
+
+    # -- plumbing --------------------------------------------------------------------
+
+    def route(self, name: str, handler: Handler) -> Handler:
+        """Wrap a handler: InputError -> its 4xx, database trouble -> 503, metrics."""
+        async def endpoint(request: Request) -> Response:
+            start = time.perf_counter()
+            try:
+                response = await handler(request)
+            except InputError as exc:
+                self.metrics.rejected.labels(exc.code).inc()
+                response = _json(exc.status, exc.body())
+            except (OSError, asyncpg.PostgresConnectionStatusError,
+                    asyncpg.InterfaceError, TimeoutError) as exc:
+                log.warning("database unavailable on %s: %s", name, exc)
+                response = _json(503, {"error": "database_unavailable", "detail": str(exc)})
+            self.metrics.requests.labels(name, request.method, str(response.status_code)).inc()
+            self.metrics.latency.labels(name).observe(time.perf_counter() - start)
+            return response
+        return endpoint
+
+    async def body(self, request: Request) -> bytes:
+        """The request body, refused past the size limit before it is all read."""
+        limit = self.config.max_body_bytes
+        declared = request.headers.get("content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > limit):
+            raise InputError(413, "body_too_large",
+                             f"body of {declared} bytes; at most {limit} accepted")
+        chunks = bytearray()
+        async for chunk in request.stream():
+            chunks += chunk
+            if len(chunks) > limit:
+                raise InputError(413, "body_too_large", f"body over {limit} bytes")
+        return bytes(chunks)
+
+    async def json_body(self, request: Request, required: tuple[str, ...]) -> dict[str, Any]:
+        raw = await self.body(request)
+        try:
+            data = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            raise InputError(400, "malformed_json", str(exc)) from None
+        if not isinstance(data, dict):
+            raise InputError(422, "invalid_field", "body must be a JSON object", "$")
+        for name in required:
+            if not isinstance(data.get(name), str) or not data[name] or len(data[name]) > 128:
+                raise InputError(422, "invalid_field", f"{name} must be a non-empty string "
+                                 "of at most 128 characters", f"$.{name}")
+        return data
+
+    async def authenticate(self, request: Request) -> tuple[str, str]:
+        """(device id, user id) of a request with valid credentials, else 401."""
+        device_id = request.headers.get("x-device-id")
+        authorization = request.headers.get("authorization", "")
+        if not device_id or not authorization.startswith("Bearer "):
+            raise InputError(401, "missing_credentials",
+                             "send X-Device-Id and Authorization: Bearer <secret>")
+        known = self.devices.get(device_id)
+        if known is None:
+            async with self.pool.acquire() as conn:
+                known = await store.find_device(conn, device_id)
+            if known is not None:
+                self.devices[device_id] = known
+        if known is None or not hmac.compare_digest(
+                known[0], store.secret_hash(authorization[len("Bearer "):])):
+            raise InputError(401, "bad_credentials", "unknown device or wrong secret")
+        return device_id, known[1]
+
+    # -- endpoints -------------------------------------------------------------------
+
+    async def healthz(self, request: Request) -> Response:
+        async with self.pool.acquire() as conn:
+            await conn.fetchval("SELECT 1")
+        return _json(200, {"status": "ok", "schema": self.config.schema,
+                           "now_ms": self.config.clock.now_ms()})
+
+    async def prometheus(self, request: Request) -> Response:
+        return Response(self.metrics.text(), 200,
+                        media_type="text/plain; version=0.0.4; charset=utf-8")
+
+    async def openapi(self, request: Request) -> Response:
+        return _json(200, document(self.config))
+
+    async def register(self, request: Request) -> Response:
+        data = await self.json_body(request, ("user_id",))
+        device_id = data.get("device_id") or f"dev-{uuid.uuid4()}"
+        if not isinstance(device_id, str) or len(device_id) > 128:
+            raise InputError(422, "invalid_field", "device_id must be a string of at most "
+                             "128 characters", "$.device_id")
+        secret = secrets.token_urlsafe(32)
+        async with self.pool.acquire() as conn:
+            created = await store.register_device(conn, device_id, data["user_id"], secret,
+                                                  self.config.clock.now_ms())
+        if not created:
+            raise InputError(409, "device_exists", f"device {device_id} is already registered")
+        self.metrics.rows.labels("device_secrets").inc()
+        return _json(201, {"device_id": device_id, "user_id": data["user_id"], "secret": secret})
+
+    async def upload(self, request: Request) -> Response:
+        device_id, user_id = await self.authenticate(request)
+        raw = await self.body(request)
+        now = self.config.clock.now_ms()
+        envelope, payload = decode_upload(raw, now, self.config.max_future_ms)
+        if envelope.device_id != device_id:
+            raise InputError(403, "device_mismatch", f"body is for device {envelope.device_id}, "
+                             f"credentials for {device_id}", "$.device_id")
+        if envelope.user_id != user_id:
+            raise InputError(403, "user_mismatch", f"device {device_id} belongs to another "
+                             "user", "$.user_id")
+        key = request.headers.get("idempotency-key")
+        if key is not None and key != envelope.batch_id:
+            raise InputError(422, "idempotency_key_mismatch",
+                             "Idempotency-Key must equal the body's batch_id")
+        async with self.pool.acquire() as conn:
+            stored = await store.store_upload(
+                conn, self.config.schema, device_id=device_id, user_id=user_id,
+                batch_id=envelope.batch_id, seq=envelope.seq, timestamp_ms=payload.timestamp,
+                payload=bytes(envelope.payload), samples=len(payload.batch),
+                body_sha256=hashlib.sha256(raw).digest(), now_ms=now)
+        if stored.replayed:
+            self.metrics.uploads.labels("replayed").inc()
+        else:
+            self.metrics.uploads.labels("stored").inc()
+            self.metrics.rows.labels("sensor_batches").inc()
+        return _json(201, {"batch_id": envelope.batch_id, "received_at": stored.received_at_ms},
+                     {"Idempotent-Replayed": "true"} if stored.replayed else None)
+
+    async def get_pot(self, request: Request) -> Response:
+        _, user_id = await self.authenticate(request)
+        async with self.pool.acquire() as conn:
+            state = await store.get_pot(conn, user_id, self.config.clock.now_ms(),
+                                        self.config.pot)
+        return _json(200, pot_rules.as_json(state))
+
+    async def pot_upload(self, request: Request) -> Response:
+        _, user_id = await self.authenticate(request)
+        data = await self.json_body(request, ("batch_id",))
+        return await self._change_pot(user_id, "upload", data["batch_id"])
+
+    async def pot_claim(self, request: Request) -> Response:
+        _, user_id = await self.authenticate(request)
+        key = request.headers.get("idempotency-key")
+        if not key or len(key) > 128:
+            raise InputError(422, "missing_idempotency_key",
+                             "a claim needs an Idempotency-Key header (at most 128 characters)")
+        return await self._change_pot(user_id, "claim", key)
+
+    async def _change_pot(self, user_id: str, kind: str, key: str) -> Response:
+        now = self.config.clock.now_ms()
+        async with self.pool.acquire() as conn:
+            try:
+                state, replayed = await store.change_pot(conn, user_id, kind, key, now,
+                                                         self.config.pot)
+            except InputError as exc:
+                current = await store.get_pot(conn, user_id, now, self.config.pot)
+                self.metrics.rejected.labels(exc.code).inc()
+                return _json(exc.status, {**exc.body(), "state": pot_rules.as_json(current)})
+        if not replayed:
+            self.metrics.rows.labels("pot_events").inc()
+        return _json(200, pot_rules.as_json(state),
+                     {"Idempotent-Replayed": "true"} if replayed else None)
+
+
+async def _init_connection(conn: Any) -> None:
+    # jsonb in binary form is a version byte and the JSON text: the phone's bytes are
+    # stored without being decoded and re-encoded in Python
+    await conn.set_type_codec("jsonb", schema="pg_catalog", format="binary",
+                              encoder=lambda value: b"\x01" + value,
+                              decoder=lambda data: data[1:])
+
+
+def create_app(config: BackendConfig) -> Starlette:
+    """The ASGI app; the database is migrated and the pool opened at startup."""
+    backend = Backend(config)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await backend.start()
+        try:
+            yield
+        finally:
+            await backend.stop()
+
+    r = backend.route
+    routes = [
+        Route("/healthz", r("healthz", backend.healthz), methods=["GET"]),
+        Route("/metrics", r("metrics", backend.prometheus), methods=["GET"]),
+        Route("/openapi.json", r("openapi", backend.openapi), methods=["GET"]),
+        Route("/devices", r("devices", backend.register), methods=["POST"]),
+        Route("/upload", r("upload", backend.upload), methods=["POST"]),
+        Route("/daily-pot", r("daily_pot", backend.get_pot), methods=["GET"]),
+        Route("/daily-pot/upload", r("daily_pot_upload", backend.pot_upload), methods=["POST"]),
+        Route("/daily-pot/claim", r("daily_pot_claim", backend.pot_claim), methods=["POST"]),
+    ]
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.state.backend = backend
+    return app

