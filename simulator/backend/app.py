@@ -35,6 +35,11 @@ from simulator.backend.payload import InputError, decode_upload
 
 log = logging.getLogger("ggsim.backend")
 Handler = Callable[[Request], Awaitable[Response]]
+# the database is gone, going, or full: the client may retry later (503)
+DATABASE_DOWN = (OSError, TimeoutError, asyncpg.InterfaceError,
+                 asyncpg.exceptions.PostgresConnectionError,
+                 asyncpg.exceptions.OperatorInterventionError,
+                 asyncpg.exceptions.InsufficientResourcesError)
 
 
 @dataclass
@@ -99,8 +104,7 @@ class Backend:
             except InputError as exc:
                 self.metrics.rejected.labels(exc.code).inc()
                 response = _json(exc.status, exc.body())
-            except (OSError, asyncpg.PostgresConnectionStatusError,
-                    asyncpg.InterfaceError, TimeoutError) as exc:
+            except DATABASE_DOWN as exc:
                 log.warning("database unavailable on %s: %s", name, exc)
                 response = _json(503, {"error": "database_unavailable", "detail": str(exc)})
             self.metrics.requests.labels(name, request.method, str(response.status_code)).inc()

@@ -9,9 +9,12 @@ uvicorn starts, so port 0 gives a free port whose number is known at once.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib.util
+import signal
 import socket
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,9 +50,24 @@ def uvicorn_config(config: BackendConfig) -> uvicorn.Config:
                           timeout_graceful_shutdown=5)
 
 
+class _CleanExitServer(uvicorn.Server):
+    """uvicorn re-raises SIGINT/SIGTERM after its graceful shutdown, so the process dies
+    of the signal; `ggsim serve` returns instead, stops PostgreSQL, and exits 0."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        original = {sig: signal.signal(sig, self.handle_exit)
+                    for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for sig, handler in original.items():
+                signal.signal(sig, handler)
+
+
 def serve_forever(config: BackendConfig, sock: socket.socket) -> None:
-    """Serve until SIGINT/SIGTERM (uvicorn's handlers), then shut down cleanly."""
-    server = uvicorn.Server(uvicorn_config(config))
+    """Serve until SIGINT/SIGTERM, then shut down cleanly (main thread only)."""
+    server = _CleanExitServer(uvicorn_config(config))
     server.run(sockets=[sock])
     if not server.started:
         raise SimulatorError("the backend did not start (see the log above)")
