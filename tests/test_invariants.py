@@ -58,7 +58,7 @@ def test_planted_faults_are_named(tmp_path: Path) -> None:
                     kotlin_minus_one={"c3"})
     run(conn, app.insert_contribution(contribution(2, samples_count=7), V2))
     kinds = sorted(a.kind for a in check_contributions(conn, ledger))
-    assert kinds == ["busy-dropped write", "lost write", "overwrite"]
+    assert kinds == ["dropped write", "lost write", "overwrite"]
 
     conn.execute("INSERT INTO tracking_sessions (started_at) VALUES (1), (2)")
     conn.execute("UPDATE tracking_sessions SET stopped_at = 5, duration_ms = 99 WHERE id = 1")

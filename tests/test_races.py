@@ -14,7 +14,7 @@ from simulator.checks.races import RACES, machine_for
 from simulator.errors import UsageError
 from simulator.phone.profiles import V2, V3, only
 
-EXPECTED = {"R1": r"R1 (overwrite|busy-dropped write|lost write)", "R2": r"R2 double stop",
+EXPECTED = {"R1": r"R1 (overwrite|dropped write|lost write)", "R2": r"R2 double stop",
             "R3": r"R3 stale cache", "R4": r"R4 lost update", "R5": r"R5 torn operation"}
 
 
@@ -55,3 +55,13 @@ def test_the_fix_for_a_race_removes_it_from_the_state_machine(fix: str, race: st
 def test_unknown_race_names_are_rejected() -> None:
     with pytest.raises(UsageError, match="R9"):
         machine_for(V2, ["R9"])
+
+
+def test_r1_shows_both_ways_a_kotlin_save_is_lost_under_v2() -> None:
+    """Flutter's REPLACE overwrites Kotlin's row; Kotlin's INSERT after Flutter's returns
+    -1 and its acknowledged upload never reaches the file."""
+    from simulator.checks import hunt
+
+    found, _ = hunt.hunt(V2, scenarios=["same-id-save"])
+    assert {f.anomaly.kind for f in found} == {"overwrite", "dropped write"}
+    assert hunt.hunt(V3, scenarios=["same-id-save"])[0] == []

@@ -5,8 +5,9 @@ A checker compares a real SQLite file with what the app's code believed happened
 list means the invariant holds. Invariants (review labels where the review has one):
 
 - `contributions`: every upload the backend acknowledged has exactly one local row with
-  the values that were sent. Kinds: *lost write* (no row; `R1`), *busy-dropped write* (no
-  row because Kotlin's insert() returned -1 on a lock; `R1`), *overwrite* (a row with
+  the values that were sent. Kinds: *lost write* (no row; `R1`), *dropped write* (no
+  row because Kotlin's insert() returned -1, on a lock timeout or a constraint: Android
+  swallows both; `R1`), *overwrite* (a row with
   other values, e.g. REPLACE from the other side; `R1`).
 - `sessions`: at most one active tracking session per user; stopping is idempotent (two
   stop calls never both stop the same session); `duration_ms = stopped_at - started_at`.
@@ -73,10 +74,16 @@ def check_contributions(conn: sqlite3.Connection, ledger: Ledger) -> list[Anomal
     for c in ledger.acknowledged:
         row = found.get(c.id)
         if row is None:
-            kind = "busy-dropped write" if c.id in ledger.kotlin_minus_one else "lost write"
+            kind = "dropped write" if c.id in ledger.kotlin_minus_one else "lost write"
             anomalies.append(Anomaly(kind, "R1", f"contribution {c.id} acknowledged, no row",
                                      tuple(ledger.history)))
         elif tuple(row) != (c.timestamp, c.samples_count, c.geohash, int(c.success)):
+            if c.id in ledger.kotlin_minus_one:  # never written: another row had the id
+                anomalies.append(Anomaly("dropped write", "R1",
+                                         f"contribution {c.id} acknowledged, Kotlin's insert "
+                                         f"returned -1; the row holds other values",
+                                         tuple(ledger.history)))
+                continue
             anomalies.append(Anomaly("overwrite", "R1",
                                      f"contribution {c.id}: sent {c.samples_count} samples at "
                                      f"{c.timestamp}, row holds {row[1]} at {row[0]}",
