@@ -159,6 +159,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="simulated seconds per real second (with --clock-start)")
     serve.add_argument("--uploads-required", type=_positive_int, default=5,
                        help="uploads a day that unlock the daily pot (default 5)")
+    serve.add_argument("--jobs-interval", type=float, default=60.0, metavar="SECONDS",
+                       help="run the aggregation job this often, 0 never (default 60)")
     serve.add_argument("--max-clock-skew", type=_positive_float, default=300.0,
                        metavar="SECONDS", help="how far ahead a batch timestamp may be")
     return parser
@@ -349,7 +351,8 @@ def _serve(args: argparse.Namespace) -> int:
     with open_database(args.database_url) as database:
         config = BackendConfig(database.url, schema=args.schema, clock=clock,
                                max_future_ms=int(args.max_clock_skew * 1000),
-                               pot=PotRules(uploads_required=args.uploads_required))
+                               pot=PotRules(uploads_required=args.uploads_required),
+                               jobs_interval_s=max(args.jobs_interval, 0.0))
         where = "embedded PostgreSQL" if database.embedded else "PostgreSQL at --database-url"
         print(f"ggsim serve: http://127.0.0.1:{sock.getsockname()[1]} (schema {args.schema}, "
               f"{where}); Ctrl-C stops", file=sys.stderr, flush=True)

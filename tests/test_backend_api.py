@@ -228,3 +228,19 @@ def test_health_metrics_and_openapi(server: BackgroundServer) -> None:
     assert "Envelope" in spec["components"]["schemas"]
     missing = phone.http.get("/nowhere")
     assert missing.status_code == 404
+
+
+def test_the_server_runs_the_aggregation_job_by_itself(database_url: str) -> None:
+    import time
+
+    config = BackendConfig(database_url, clock=BackendClock(origin_ms=START_MS + 3_600_000),
+                           jobs_interval_s=0.2, aggregation_lag_s=0.0)
+    with BackgroundServer(config) as running:
+        phone = Phone(running, ENVELOPES[0])
+        assert phone.upload(ENVELOPES[0]).status_code == 201
+        for _ in range(100):
+            if _count(running, "sensor_aggregates_5m") == 1:
+                break
+            time.sleep(0.1)
+        assert _count(running, "sensor_aggregates_5m") == 1
+        assert running.backend.job_runs >= 1

@@ -8,6 +8,7 @@ nothing; an unavailable database is a 503, never a hang (the pool has timeouts).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import hmac
@@ -54,6 +55,9 @@ class BackendConfig:
     clock: BackendClock = field(default_factory=BackendClock)
     pool_size: int = 8
     months_ahead: int = 3
+    jobs_interval_s: float = 60.0  # aggregation every minute (review §4.3); 0: never
+    retention_days: int = 30
+    aggregation_lag_s: float = 5.0  # rows younger than this wait for the next run
 
 
 def _json(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
@@ -69,6 +73,8 @@ class Backend:
         self.metrics = Metrics()
         self.pool: Any = None
         self.devices: dict[str, tuple[bytes, str]] = {}  # secrets never change: cache
+        self.jobs_task: asyncio.Task[None] | None = None
+        self.job_runs = 0
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -88,7 +94,39 @@ class Backend:
             timeout=10, command_timeout=30, init=_init_connection,
             server_settings={"search_path": migrations.namespace(self.config.schema)})
 
+    def start_jobs(self) -> None:
+        """Run the periodic jobs in the background (wall-clock interval)."""
+        if self.config.jobs_interval_s > 0:
+            self.jobs_task = asyncio.create_task(self._jobs_loop(), name="ggsim-jobs")
+
+    async def _jobs_loop(self) -> None:
+        last_daily: object = None
+        while True:
+            await asyncio.sleep(self.config.jobs_interval_s)
+            try:
+                await self.run_jobs(daily=last_daily != pot_rules.day_of(
+                    self.config.clock.now_ms()))
+                last_daily = pot_rules.day_of(self.config.clock.now_ms())
+            except Exception:  # a failed run is logged and retried next interval
+                log.exception("backend jobs failed")
+
+    async def run_jobs(self, *, daily: bool) -> None:
+        """Aggregate; and, once a (backend-clock) day, partitions ahead and retention."""
+        now = self.config.clock.now_ms()
+        async with self.pool.acquire() as conn:
+            await jobs.aggregate(conn, self.config.schema, now,
+                                 lag_s=self.config.aggregation_lag_s)
+            if daily and self.config.schema == "recommended":
+                await jobs.ensure_partitions(conn, now, self.config.months_ahead)
+                await jobs.retention(conn, now, self.config.retention_days)
+        self.job_runs += 1
+
     async def stop(self) -> None:
+        if self.jobs_task is not None:
+            self.jobs_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.jobs_task
+            self.jobs_task = None
         if self.pool is not None:
             pool, self.pool = self.pool, None
             await pool.close()
@@ -268,6 +306,7 @@ def create_app(config: BackendConfig) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await backend.start()
+        backend.start_jobs()
         try:
             yield
         finally:
