@@ -1,11 +1,14 @@
 """The vocabulary between the sans-I/O app core and the drivers that run it.
 
 An *operation* is a generator: it yields `Sql` effects, receives each statement's rows
-(a list of tuples) back, and returns its result. A statement that fails is thrown back
-into the operation as the `sqlite3.Error` the driver saw, so the core handles it exactly
-as the modelled platform code would (Android's `insert()` turns it into -1, sqflite
-raises). Transactions are explicit statements (`BEGIN IMMEDIATE`, `COMMIT`,
-`ROLLBACK`); drivers run connections in autocommit mode so nothing is implicit.
+(a list of tuples) back, and returns its result. A network operation also yields `Http`
+effects and receives an `HttpResponse`, or has a `NetworkError` thrown in (timeout,
+offline, connection refused: the request may or may not have reached the server). A
+statement that fails is thrown back into the operation as the `sqlite3.Error` the driver
+saw, so the core handles it exactly as the modelled platform code would (Android's
+`insert()` turns it into -1, sqflite raises). Transactions are explicit statements
+(`BEGIN IMMEDIATE`, `COMMIT`, `ROLLBACK`); drivers run connections in autocommit mode so
+nothing is implicit.
 """
 
 from __future__ import annotations
@@ -26,7 +29,35 @@ class Sql:
     params: tuple[Any, ...] = ()
 
 
+@dataclass(frozen=True)
+class Http:
+    """Send one HTTP request to the backend (path relative to its base URL)."""
+
+    method: str
+    path: str
+    body: bytes = b""
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class HttpResponse:
+    """What came back: status and body."""
+
+    status: int
+    body: bytes = b""
+
+
+class NetworkError(Exception):
+    """No response: `kind` is "timeout", "offline" or "refused" (a timeout may have been
+    delivered; the client cannot know)."""
+
+    def __init__(self, kind: str, detail: str = "") -> None:
+        super().__init__(f"{kind}: {detail}" if detail else kind)
+        self.kind = kind
+
+
 Operation = Generator[Sql, Rows, T]
+NetOperation = Generator[Sql | Http, Any, T]
 
 
 class Cursor:

@@ -1,0 +1,138 @@
+"""Drivers for network operations: `Sql` effects on a real SQLite file, `Http` effects
+through a `Transport` (the seam where the backend, or faults in front of it, plug in).
+
+Contract (as the SQLite-only drivers): every effect runs exactly once, in order; a
+`sqlite3.Error` or a `NetworkError` is thrown back into the operation. The SQLite file
+is opened when the operation first needs it and closed when it ends (the Kotlin side's
+`db.use {}`): a phone keeps no idle connection between operations.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, Protocol, TypeVar
+
+import httpx
+
+from simulator.drivers.blocking import connect
+from simulator.phone.effects import Http, HttpResponse, NetOperation, NetworkError, Sql
+
+T = TypeVar("T")
+
+
+class Transport(Protocol):
+    """Sends one request; returns the response or raises NetworkError."""
+
+    def __call__(self, request: Http) -> Awaitable[HttpResponse]: ...
+
+
+class _Step:
+    """Feeds results into a generator and remembers what it yielded next."""
+
+    def __init__(self, operation: NetOperation[Any]) -> None:
+        self.operation = operation
+        self.done = False
+        self.result: Any = None
+        self.pending: Sql | Http | None = None
+        self._resume(lambda: next(operation))
+
+    def _resume(self, resume: Callable[[], Sql | Http]) -> None:
+        try:
+            self.pending = resume()
+        except StopIteration as stop:
+            self.done, self.pending, self.result = True, None, stop.value
+
+    def send(self, value: Any) -> None:
+        self._resume(lambda: self.operation.send(value))
+
+    def throw(self, error: BaseException) -> None:
+        self._resume(lambda: self.operation.throw(error))
+
+
+def _sql(conn: sqlite3.Connection, effect: Sql) -> list[tuple[Any, ...]]:
+    return conn.execute(effect.statement, effect.params).fetchall()
+
+
+async def run_async(path: str | Path, transport: Transport, operation: NetOperation[T],
+                    busy_timeout_s: float = 2.5) -> T:
+    """Run a network operation: SQL on `path` (opened on first use), HTTP on
+    `transport`. SQLite calls run on the event loop: each is short, and a phone's file is
+    its own, so the only lock waits are the two sides of one phone."""
+    step = _Step(operation)
+    conn: sqlite3.Connection | None = None
+    try:
+        while not step.done:
+            effect = step.pending
+            if isinstance(effect, Sql):
+                if conn is None:
+                    conn = connect(path, timeout_s=busy_timeout_s)
+                try:
+                    rows = _sql(conn, effect)
+                except sqlite3.Error as exc:
+                    step.throw(exc)
+                else:
+                    step.send(rows)
+            else:
+                assert effect is not None
+                try:
+                    response = await transport(effect)
+                except NetworkError as exc:
+                    step.throw(exc)
+                else:
+                    step.send(response)
+    finally:
+        if conn is not None:
+            conn.close()
+    return step.result  # type: ignore[no-any-return]
+
+
+def run_blocking(conn: sqlite3.Connection,
+                 respond: Callable[[Http], HttpResponse | NetworkError],
+                 operation: NetOperation[T]) -> T:
+    """Run a network operation with SQL on `conn` and HTTP answered by `respond` (unit
+    tests of the core's logic; real fleets use `run_async`)."""
+    step = _Step(operation)
+    while not step.done:
+        effect = step.pending
+        if isinstance(effect, Sql):
+            try:
+                rows = _sql(conn, effect)
+            except sqlite3.Error as exc:
+                step.throw(exc)
+            else:
+                step.send(rows)
+        else:
+            assert effect is not None
+            answer = respond(effect)
+            if isinstance(answer, NetworkError):
+                step.throw(answer)
+            else:
+                step.send(answer)
+    return step.result  # type: ignore[no-any-return]
+
+
+class HttpxTransport:
+    """`Transport` over an httpx.AsyncClient (keep-alive pool, timeouts). A timeout or a
+    connection failure becomes NetworkError; every HTTP status is a response."""
+
+    def __init__(self, base_url: str, *, timeout_s: float = 10.0,
+                 max_connections: int = 200) -> None:
+        limits = httpx.Limits(max_connections=max_connections,
+                              max_keepalive_connections=max_connections)
+        self.client = httpx.AsyncClient(base_url=base_url, timeout=timeout_s, limits=limits)
+
+    async def __call__(self, request: Http) -> HttpResponse:
+        try:
+            response = await self.client.request(request.method, request.path,
+                                                 content=request.body,
+                                                 headers=list(request.headers))
+        except httpx.TimeoutException as exc:
+            raise NetworkError("timeout", str(exc)) from None
+        except httpx.TransportError as exc:
+            raise NetworkError("refused", str(exc)) from None
+        return HttpResponse(response.status_code, response.content)
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
