@@ -91,7 +91,7 @@ class Backend:
             await conn.close()
         self.pool = await asyncpg.create_pool(
             self.config.database_url, min_size=1, max_size=self.config.pool_size,
-            timeout=10, command_timeout=30, init=_init_connection,
+            timeout=10, command_timeout=30, init=_init_connection, reset=_keep_session,
             server_settings={"search_path": migrations.namespace(self.config.schema)})
 
     def start_jobs(self) -> None:
@@ -289,6 +289,12 @@ class Backend:
             self.metrics.rows.labels("pot_events").inc()
         return _json(200, pot_rules.as_json(state),
                      {"Idempotent-Replayed": "true"} if replayed else None)
+
+
+async def _keep_session(conn: Any) -> None:
+    """No reset query when a connection goes back to the pool: asyncpg's default (unlock
+    advisory locks, CLOSE ALL, UNLISTEN, RESET ALL) is a second round trip per request,
+    and this app leaves no session state (its advisory locks are transaction-scoped)."""
 
 
 async def _init_connection(conn: Any) -> None:
