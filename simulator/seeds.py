@@ -32,6 +32,9 @@ class Stream(IntEnum):
     CITY = 4  # regional weather and cloud cover of one city
     KILLS = 5  # app kills of one phone on one local day (counter-based, `uniform_hash`)
     NIGHT = 7  # decisions that belong to a night, not a day (charging overnight)
+    NETWORK = 8  # per request of one phone: latency, loss (counter-based)
+    FAULTS = 9  # who is offline when, server error draws (counter-based)
+    RUNTIME = 10  # a fully simulated phone's own choices: retry jitter, app kills
 
 
 def check_seed(seed: int) -> int:

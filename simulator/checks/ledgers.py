@@ -1,0 +1,126 @@
+"""The three-ledger verdict of a fleet run.
+
+Ledgers:
+1. generated: every batch the phones produced in the run (known exactly from the seed:
+   batch id, phone, seq, window time);
+2. phones: what each phone's code ended with for each batch (saved, queued, refused,
+   overflow, not sent) and, for fully simulated phones, its SQLite file;
+3. backend: what the database holds (batch id, or for `as-is` the device and window
+   time, and how many rows).
+
+Accounting (every generated batch lands in exactly one bucket): delivered (in the
+backend), pending (still queued on the phone at the end), refused (a permanent 4xx: the
+backend said why), overflow (dropped from a full queue), not sent (the load generator
+could not send it in time), and *missing*: none of these, an anomaly. Other anomalies:
+*lost acknowledged upload* (the phone saw 2xx, the backend has no row), *duplicate
+upload* (more than one row for a batch), the phone-store invariants of each fully
+simulated phone (R1-R5, corruption), and *pot divergence* (the phone's cached daily pot
+disagrees with the backend's for the same day). Reordering (a later seq stored before an
+earlier one of the same device) is counted, not an anomaly: retries reorder by design.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Generated:
+    """One batch the seed says exists."""
+
+    batch_id: str
+    phone: int
+    seq: int
+    device_hash: str
+    timestamp_ms: int
+    due_ms: int  # true time of the upload (window end)
+
+
+@dataclass
+class Example:
+    """One instance of an anomaly, to show."""
+
+    phone: int | None
+    at_ms: int | None
+    detail: str
+
+
+@dataclass
+class Verdict:
+    """What the run produced, reconciled."""
+
+    generated: int = 0
+    buckets: Counter[str] = field(default_factory=Counter)
+    anomalies: Counter[str] = field(default_factory=Counter)
+    examples: dict[str, Example] = field(default_factory=dict)
+    reordered: int = 0
+    refused_reasons: Counter[str] = field(default_factory=Counter)
+
+    def add(self, kind: str, example: Example, count: int = 1) -> None:
+        self.anomalies[kind] += count
+        self.examples.setdefault(kind, example)
+
+    @property
+    def delivered_fraction(self) -> float:
+        return self.buckets["delivered"] / self.generated if self.generated else 1.0
+
+    @property
+    def anomaly_count(self) -> int:
+        return sum(self.anomalies.values())
+
+    def as_json(self) -> dict[str, Any]:
+        return {"generated": self.generated, "buckets": dict(sorted(self.buckets.items())),
+                "delivered_fraction": self.delivered_fraction,
+                "anomalies": dict(sorted(self.anomalies.items())),
+                "examples": {k: vars(v) for k, v in sorted(self.examples.items())},
+                "reordered": self.reordered,
+                "refused_reasons": dict(sorted(self.refused_reasons.items()))}
+
+
+def reconcile(generated: list[Generated], final: dict[str, str], acknowledged: set[str],
+              backend_rows: dict[str, int], arrival: dict[str, list[tuple[int, int]]],
+              refused_reasons: dict[str, str]) -> Verdict:
+    """Ledgers 1-3 for uploads. `final`: each batch id's last outcome on its phone
+    (saved, dropped_save, queued, refused, overflow, not_sent); `acknowledged`: batch ids
+    the phone saw a 2xx for; `backend_rows`: rows per batch id; `arrival`: per device
+    hash, (arrival order, seq) of the stored rows; `refused_reasons`: batch id -> error."""
+    verdict = Verdict(generated=len(generated))
+    for g in generated:
+        rows = backend_rows.get(g.batch_id, 0)
+        outcome = final.get(g.batch_id, "not_sent")
+        if rows > 1:
+            verdict.add("duplicate upload", Example(g.phone, g.due_ms,
+                        f"batch {g.batch_id} (seq {g.seq}) stored {rows} times"), rows - 1)
+        if rows:
+            verdict.buckets["delivered"] += 1
+            continue
+        if g.batch_id in acknowledged:
+            verdict.add("lost acknowledged upload", Example(
+                g.phone, g.due_ms, f"batch {g.batch_id} answered 2xx, no row in the backend"))
+            verdict.buckets["lost"] += 1
+        elif outcome == "queued":
+            verdict.buckets["pending"] += 1
+        elif outcome in ("refused", "overflow", "not_sent"):
+            verdict.buckets[outcome] += 1
+            if outcome == "refused":
+                verdict.refused_reasons[refused_reasons.get(g.batch_id, "?")] += 1
+        else:
+            verdict.add("missing upload", Example(
+                g.phone, g.due_ms, f"batch {g.batch_id} (seq {g.seq}): phone says {outcome}, "
+                                   "backend has no row"))
+            verdict.buckets["missing"] += 1
+    for rows_of_device in arrival.values():
+        seqs = [seq for _, seq in sorted(rows_of_device)]
+        verdict.reordered += sum(1 for a, b in itertools.pairwise(seqs) if b < a)
+    return verdict
+
+
+def group_arrivals(rows: list[tuple[str, int, int]]) -> dict[str, list[tuple[int, int]]]:
+    """(device hash, arrival order, seq) rows -> per device list."""
+    out: dict[str, list[tuple[int, int]]] = defaultdict(list)
+    for device, order, seq in rows:
+        out[device].append((order, seq))
+    return out

@@ -1,0 +1,1 @@
+"""How the world misbehaves: network faults in front of the backend."""

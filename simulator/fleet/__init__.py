@@ -1,0 +1,1 @@
+"""The fleet: simulated time, scenarios, the runner and its trace."""

@@ -1,0 +1,512 @@
+"""The fleet runner: phones living a scenario against a real stack, on simulated time.
+
+Open model: every phone uploads when its own 5-minute window ends (the generator's
+batches, in true time), whatever the server's latency. A dispatcher walks the events in
+simulated-time order, sleeps until each is due on the wall clock, and starts it without
+waiting for earlier ones; an event started late is counted (`late_ms`), and one that
+finds `max_in_flight` requests outstanding is not sent and counted (`not_sent`), so a
+saturated load generator is never mistaken for a slow server.
+
+Phones: the first `full_phones` are fully simulated (their own SQLite file, opened per
+operation; the Kotlin upload flow with the upload queue and retry worker; the daily pot
+service with claims); the rest are upload-only (the same HTTP, retries kept in memory).
+
+Invariants: the run is bounded (the scenario's duration plus a settle period, and every
+request has a timeout); every generated batch ends in the ledgers; the same scenario and
+seed give the same batches, the same fault draws and the same trace header.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import heapq
+import itertools
+import shutil
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import numpy as np
+import orjson
+
+from simulator import __version__
+from simulator.backend.store import device_hash
+from simulator.checks.invariants import Ledger, check_all
+from simulator.checks.ledgers import Example, Generated, Verdict, group_arrivals, reconcile
+from simulator.clock import parse_instant
+from simulator.drivers.blocking import connect, run
+from simulator.drivers.network import HttpxTransport, Transport, run_async
+from simulator.faults.network import NetworkFaults
+from simulator.fleet.clock import SimClock
+from simulator.fleet.scenario import Scenario
+from simulator.fleet.stack import Stack
+from simulator.fleet.trace import Trace
+from simulator.phone import app, potsync, schema
+from simulator.phone.effects import Http, HttpResponse, NetworkError
+from simulator.phone.profiles import FixProfile, profile
+from simulator.phone.uploader import (
+    Credentials,
+    QueuePolicy,
+    UploadOutcome,
+    backoff_ms,
+    drain_queue,
+    upload_batch,
+)
+from simulator.seeds import Stream, uniform_hash
+from simulator.sensors.encode import encode_lines
+from simulator.sensors.fleet import FleetConfig, FleetGenerator
+from simulator.sensors.imperfections import Imperfections
+
+WINDOW_MS = 300_000
+SETTLE_S = 3_600.0  # simulated time after the last window for queues to drain
+
+
+@dataclass
+class Request:
+    """One HTTP exchange as measured at the client (real wall latency)."""
+
+    sim_ms: int
+    path: str
+    status: int | None
+    latency_ms: float
+
+
+@dataclass
+class Phone:
+    """A phone's identity and, when fully simulated, its file and what it believed."""
+
+    index: int
+    device_id: str
+    user_id: str
+    creds: Credentials
+    transport: Transport
+    db: Path | None = None
+    ledger: Ledger = field(default_factory=Ledger)
+    drain_due_ms: int | None = None
+    claimed_days: set[str] = field(default_factory=set)
+    retries: int = 0
+
+
+@dataclass
+class RunResult:
+    """Everything a report needs."""
+
+    scenario: Scenario
+    verdict: Verdict
+    requests: list[Request]
+    late_ms: list[int]
+    faults: dict[str, int]
+    wall_s: float
+    sim_s: float
+    pot_divergence: int
+    thresholds: dict[str, tuple[bool, str]]
+
+    @property
+    def passed(self) -> bool:
+        return all(ok for ok, _ in self.thresholds.values())
+
+
+class _Measured:
+    """The innermost transport: the real request, timed."""
+
+    def __init__(self, inner: HttpxTransport, clock: SimClock, log: list[Request]) -> None:
+        self.inner, self.clock, self.log = inner, clock, log
+
+    async def __call__(self, request: Http) -> HttpResponse:
+        start = time.perf_counter()
+        status: int | None = None
+        try:
+            response = await self.inner(request)
+            status = response.status
+            return response
+        finally:
+            self.log.append(Request(self.clock.now_ms(), request.path, status,
+                                    (time.perf_counter() - start) * 1000))
+
+
+class FleetRun:
+    """One run of a scenario against a stack."""
+
+    def __init__(self, scenario: Scenario, stack: Stack, workdir: Path | None = None,
+                 *, max_in_flight: int = 2_000, trace: Trace | None = None,
+                 progress: Callable[[float, str], None] | None = None) -> None:
+        self.scenario = scenario
+        self.stack = stack
+        self.profile: FixProfile = profile(scenario.profile)
+        self.start_ms = parse_instant(scenario.start)
+        self.end_ms = self.start_ms + int(scenario.duration_s * 1000)
+        self._own_dir = workdir is None
+        self.workdir = workdir or Path(tempfile.mkdtemp(prefix="ggsim-fleet-"))
+        self.max_in_flight = max_in_flight
+        self.trace = trace
+        self.progress = progress
+        self.requests: list[Request] = []
+        self.late_ms: list[int] = []
+        self.final: dict[str, str] = {}
+        self.acknowledged: set[str] = set()
+        self.refused: dict[str, str] = {}
+        self.generated: list[Generated] = []
+        self.in_flight: set[asyncio.Task[None]] = set()
+        self.events: list[tuple[int, int, str, Any]] = []
+        self._order = itertools.count()
+        self.policy = QueuePolicy()
+
+    # -- setup -------------------------------------------------------------------------
+
+    def _fleet(self) -> FleetGenerator:
+        s = self.scenario
+        imperfections = Imperfections() if s.fleet.imperfections else Imperfections.none()
+        config = FleetConfig(seed=s.seed, phones=s.fleet.phones, start_ms=self.start_ms,
+                             hours=s.duration_s / 3600, imperfections=imperfections)
+        if s.fleet.personas:
+            config = dataclasses.replace(config, persona_mix=s.fleet.personas)
+        return FleetGenerator(config)
+
+    async def _register(self, phones: list[tuple[int, str, str]], raw: Transport) -> list[str]:
+        async def one(device_id: str, user_id: str) -> str:
+            response = await raw(Http("POST", "/devices", orjson.dumps(
+                {"device_id": device_id, "user_id": user_id}),
+                (("Content-Type", "application/json"),)))
+            if response.status != 201:
+                raise RuntimeError(f"registering {device_id}: HTTP {response.status} "
+                                   f"{response.body[:200]!r}")
+            return str(orjson.loads(response.body)["secret"])
+        secrets: list[str] = []
+        for i in range(0, len(phones), 200):
+            secrets += await asyncio.gather(*(one(d, u) for _, d, u in phones[i:i + 200]))
+        return secrets
+
+    def _schedule(self, at_ms: int, kind: str, data: Any) -> None:
+        heapq.heappush(self.events, (at_ms, next(self._order), kind, data))
+
+    def _jitter(self, phone: int, k: int) -> float:
+        return float(uniform_hash(self.scenario.seed, Stream.RUNTIME, np.int64(phone),
+                                  np.int64(k)))
+
+    # -- the phones' work --------------------------------------------------------------
+
+    def _contribution(self, phone: Phone, batch_id: str, envelope: bytes) -> app.Contribution:
+        payload = orjson.loads(envelope)["payload"]
+        return app.Contribution(batch_id, int(payload["timestamp"]),
+                                len(payload["batch"]), payload.get("geohash"), True,
+                                int(payload["timestamp"]) + WINDOW_MS, phone.user_id)
+
+    def _record(self, phone: Phone, batch_id: str, outcome: UploadOutcome, now: int,
+                c: app.Contribution | None) -> None:
+        self.final[batch_id] = outcome.result
+        if outcome.result in ("saved", "dropped_save"):
+            self.acknowledged.add(batch_id)
+            if c is not None:
+                phone.ledger.acknowledged.append(c)
+                if outcome.result == "dropped_save":
+                    phone.ledger.kotlin_minus_one.add(batch_id)
+        elif outcome.result == "refused":
+            self.refused[batch_id] = outcome.error or "?"
+        if self.trace is not None:
+            self.trace.event(now, phone.index, "upload", batch=batch_id,
+                             outcome=outcome.result, status=outcome.status,
+                             error=outcome.error)
+
+    async def _full_upload(self, phone: Phone, batch_id: str, envelope: bytes) -> None:
+        assert phone.db is not None
+        now = self.clock.now_ms()
+        c = self._contribution(phone, batch_id, envelope)
+        phone.retries += 1
+        jitter = self._jitter(phone.index, phone.retries)
+        outcome = await run_async(phone.db, phone.transport, upload_batch(
+            envelope, c, phone.creds, now, jitter, self.profile, self.policy))
+        self._record(phone, batch_id, outcome, now, c)
+        if outcome.result in ("queued", "overflow"):
+            self._want_drain(phone, now + backoff_ms(0, jitter, self.policy))
+        if outcome.result == "saved":
+            await self._pot(phone, batch_id, now)
+
+    async def _pot(self, phone: Phone, batch_id: str, now: int) -> None:
+        assert phone.db is not None
+        await run_async(phone.db, phone.transport, potsync.flush_pending(
+            phone.user_id, phone.creds, now, self.profile))
+        await run_async(phone.db, phone.transport, potsync.record_upload(
+            phone.user_id, batch_id, phone.creds, now, self.profile))
+        cached = await run_async(phone.db, phone.transport,
+                                 potsync.cached(phone.user_id, self.profile))
+        day = time.strftime("%Y-%m-%d", time.gmtime(now / 1000))
+        if cached and cached["is_unlocked"] and not cached["has_claimed_today"] and (
+                day not in phone.claimed_days):
+            phone.claimed_days.add(day)
+            result = await run_async(phone.db, phone.transport, potsync.claim(
+                phone.user_id, f"{phone.device_id}-{day}", phone.creds, now, self.profile))
+            if self.trace is not None:
+                self.trace.event(now, phone.index, "claim", outcome=result)
+
+    def _want_drain(self, phone: Phone, at_ms: int) -> None:
+        if phone.drain_due_ms is None or at_ms < phone.drain_due_ms:
+            phone.drain_due_ms = at_ms
+            self._schedule(at_ms, "drain", phone)
+
+    async def _drain(self, phone: Phone) -> None:
+        assert phone.db is not None
+        phone.drain_due_ms = None
+        now = self.clock.now_ms()
+        jitters = [self._jitter(phone.index, 1_000_000 + now // 1000 + i) for i in range(4)]
+        built: dict[str, app.Contribution] = {}
+
+        def contribution_of(batch_id: str, envelope: bytes) -> app.Contribution:
+            built[batch_id] = self._contribution(phone, batch_id, envelope)
+            return built[batch_id]
+        done = await run_async(phone.db, phone.transport, drain_queue(
+            phone.creds, now, jitters, self.profile, contribution_of, self.policy))
+        for batch_id, outcome in done:
+            self._record(phone, batch_id, outcome, now, built.get(batch_id))
+        due = await asyncio.to_thread(self._next_due, phone.db)
+        if due is not None:
+            self._want_drain(phone, max(due, now + 1000))
+
+    @staticmethod
+    def _next_due(db: Path) -> int | None:
+        conn = connect(db)
+        try:
+            value = conn.execute("SELECT MIN(next_retry_at) FROM upload_queue").fetchone()[0]
+        finally:
+            conn.close()
+        return None if value is None else int(value)
+
+    async def _light_upload(self, phone: Phone, batch_id: str, envelope: bytes,
+                            attempt: int) -> None:
+        now = self.clock.now_ms()
+        try:
+            response = await phone.transport(Http("POST", "/upload", envelope,
+                                                  phone.creds.headers(batch_id)))
+            error = None if response.status in (200, 201) else f"http {response.status}"
+            retry = response.status >= 500 or response.status in (408, 429)
+            status: int | None = response.status
+        except NetworkError as exc:
+            error, retry, status = exc.kind, True, None
+        if error is None:
+            outcome = UploadOutcome("saved", status)
+        elif retry and attempt < 12:
+            outcome = UploadOutcome("queued", status, error)
+            wait = backoff_ms(attempt, self._jitter(phone.index, 2_000_000 + attempt),
+                              self.policy)
+            self._schedule(now + wait, "retry", (phone, batch_id, envelope, attempt + 1))
+        else:
+            outcome = UploadOutcome("refused" if not retry else "queued", status, error)
+        self._record(phone, batch_id, outcome, now, None)
+
+    # -- the loop ----------------------------------------------------------------------
+
+    def _spawn(self, coroutine: Any) -> None:
+        task = asyncio.ensure_future(coroutine)
+        self.in_flight.add(task)
+        task.add_done_callback(self.in_flight.discard)
+        task.add_done_callback(self._crashed)
+
+    def _crashed(self, task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            self.errors.append(repr(task.exception()))
+
+    def _load_hour(self, generator: FleetGenerator, hour: int,
+                   phones: list[Phone]) -> None:
+        block = generator.block(range(self.scenario.fleet.phones), hour)
+        lines = encode_lines(block)
+        for i, line in enumerate(lines):
+            order_ms = int(block.order_ms[i])
+            due = order_ms + WINDOW_MS
+            if not self.start_ms <= order_ms < self.end_ms:
+                continue
+            p = int(block.phone[i])
+            batch_id = block.batch_id[i].decode()
+            self.generated.append(Generated(batch_id, p, int(block.seq[i]),
+                                            device_hash(phones[p].device_id),
+                                            int(block.period_start_ms[i]), due))
+            self._schedule(due, "upload", (phones[p], batch_id, bytes(line).rstrip(b"\n")))
+
+    async def run(self) -> RunResult:
+        s = self.scenario
+        self.errors: list[str] = []
+        raw = HttpxTransport(self.stack.url, timeout_s=s.network.timeout_s,
+                             max_connections=min(self.max_in_flight, 500))
+        began = time.monotonic()
+        try:
+            generator = self._fleet()
+            ids = [(p, f"sim-{s.seed & 0xFFFFFFFFFFFFFFFF:016x}-p{p:06d}",
+                    f"user-{s.seed & 0xFFFFFFFFFFFFFFFF:016x}-{p:06d}")
+                   for p in range(s.fleet.phones)]
+            secrets = await self._register(ids, raw)
+            self.clock = SimClock(self.start_ms, s.speed)
+            self.stack.sync_clock(self.start_ms, s.speed)
+            faults = NetworkFaults(s.seed, s.network, s.faults, self.clock, self.start_ms)
+            measured = _Measured(raw, self.clock, self.requests)
+            phones = [Phone(p, d, u, Credentials(d, secret),
+                            faults.for_phone(measured, p))
+                      for (p, d, u), secret in zip(ids, secrets, strict=True)]
+            for phone in phones[:s.full_phones]:
+                phone.db = self.workdir / f"phone-{phone.index:06d}.db"
+                conn = connect(phone.db)
+                run(conn, schema.open_schema(self.profile.schema_version))
+                conn.close()
+            for fault in s.faults.restarts:
+                self._schedule(self.start_ms + int(fault.at_s * 1000), "restart", fault)
+            hours = list(generator.config.hour_blocks)
+            loaded = 0
+            settle_end = self.end_ms + int(SETTLE_S * 1000)
+            while True:
+                while loaded < len(hours) and (not self.events or self.events[0][0] >=
+                                               hours[loaded] * 3_600_000):
+                    self._load_hour(generator, hours[loaded], phones)
+                    loaded += 1
+                if not self.events:
+                    if not self.in_flight:
+                        break  # everything generated was sent and answered
+                    await asyncio.wait(self.in_flight, return_when=asyncio.FIRST_COMPLETED)
+                    continue
+                if self.events[0][0] > settle_end:
+                    break
+                at_ms, _, kind, data = heapq.heappop(self.events)
+                delay = self.clock.wall_delay_s(at_ms)
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                if self.progress is not None:
+                    self.progress(min(1.0, (at_ms - self.start_ms) /
+                                      (self.end_ms - self.start_ms)), kind)
+                if kind == "restart":
+                    self._spawn(self.stack.restart(self.clock.to_wall_s(data.down_s),
+                                                   asyncio.sleep))
+                    continue
+                self.late_ms.append(max(0, self.clock.now_ms() - at_ms))
+                if len(self.in_flight) >= self.max_in_flight:
+                    if kind == "upload":
+                        self.final[data[1]] = "not_sent"
+                    continue
+                if kind == "upload":
+                    phone, batch_id, envelope = data
+                    self._spawn(self._full_upload(phone, batch_id, envelope) if phone.db
+                                else self._light_upload(phone, batch_id, envelope, 0))
+                elif kind == "retry":
+                    self._spawn(self._light_upload(*data))
+                elif kind == "drain":
+                    self._spawn(self._drain(data))
+            if self.in_flight:
+                await asyncio.wait(self.in_flight, timeout=s.network.timeout_s * 3 + 30)
+            for task in list(self.in_flight):
+                task.cancel()
+            verdict = await self._verdict(phones)
+        finally:
+            await raw.aclose()
+        wall = time.monotonic() - began
+        sim_s = (self.clock.now_ms() - self.start_ms) / 1000 if hasattr(self, "clock") else 0
+        divergence = verdict.anomalies.get("pot divergence", 0)
+        for error in self.errors[:1]:
+            verdict.add("runner error", Example(None, None, error), len(self.errors))
+        result = RunResult(s, verdict, self.requests, self.late_ms,
+                           vars(faults.counts), wall, sim_s, divergence, {})
+        result.thresholds.update(judge(result))
+        if self._own_dir:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+        return result
+
+    async def _verdict(self, phones: list[Phone]) -> Verdict:
+        rows, arrivals = await self._backend_ledger()
+        if rows is None:
+            verdict = Verdict(generated=len(self.generated))
+            verdict.buckets["unknown (no database to read)"] = len(self.generated)
+        else:
+            verdict = reconcile(self.generated, self.final, self.acknowledged, rows,
+                                group_arrivals(arrivals), self.refused)
+        pots = await self._backend_pots()
+        for phone in phones:
+            if phone.db is None:
+                continue
+            conn = connect(phone.db)
+            try:
+                for anomaly in check_all(conn, phone.ledger):
+                    verdict.add(f"{anomaly.label} {anomaly.kind}",
+                                Example(phone.index, None, anomaly.detail))
+                cached = conn.execute("SELECT uploads_today, last_synced_at FROM "
+                                      "daily_pot_cache WHERE user_id = ?",
+                                      (phone.user_id,)).fetchone()
+            finally:
+                conn.close()
+            backend = pots.get(phone.user_id) if pots is not None else None
+            if cached and backend and backend[0] != cached[0] and backend[1] == time.strftime(
+                    "%Y-%m-%d", time.gmtime(cached[1] / 1000)):
+                verdict.add("pot divergence", Example(
+                    phone.index, int(cached[1]), f"phone caches {cached[0]} uploads today, "
+                                                 f"backend has {backend[0]} ({backend[1]})"))
+        return verdict
+
+    async def _backend_ledger(self) -> tuple[dict[str, int] | None, list[tuple[str, int, int]]]:
+        if not self.stack.database_url:
+            return None, []
+        conn = await asyncpg.connect(self.stack.database_url)
+        try:
+            if self.stack.schema == "recommended":
+                records = await conn.fetch("SELECT batch_id::text AS b, device_hash, id, seq "
+                                           "FROM recommended.sensor_batches")
+                rows = Counter(r["b"] for r in records)
+                arrivals = [(r["device_hash"], r["id"], r["seq"]) for r in records]
+            else:
+                records = await conn.fetch(
+                    "SELECT device_hash, (extract(epoch FROM timestamp_utc) * 1000)::bigint "
+                    "AS ts, ctid::text AS c FROM as_is.sensor_batches")
+                by_key = {(g.device_hash, g.timestamp_ms): g for g in self.generated}
+                rows = Counter()
+                arrivals = []
+                for r in records:
+                    g = by_key.get((r["device_hash"], r["ts"]))
+                    if g is not None:
+                        rows[g.batch_id] += 1
+                        arrivals.append((r["device_hash"], len(arrivals), g.seq))
+        finally:
+            await conn.close()
+        return dict(rows), arrivals
+
+    async def _backend_pots(self) -> dict[str, tuple[int, str]] | None:
+        if not self.stack.database_url:
+            return None
+        ns = "recommended" if self.stack.schema == "recommended" else "as_is"
+        conn = await asyncpg.connect(self.stack.database_url)
+        try:
+            records = await conn.fetch(f"SELECT user_id, uploads_today, pot_day FROM "
+                                       f"{ns}.daily_pots")
+        finally:
+            await conn.close()
+        return {r["user_id"]: (r["uploads_today"], r["pot_day"].isoformat()) for r in records}
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The q-th percentile (0..100) of values; 0 for none."""
+    return float(np.percentile(values, q)) if values else 0.0
+
+
+def judge(result: RunResult) -> dict[str, tuple[bool, str]]:
+    """Each threshold: (held, what was measured)."""
+    t = result.scenario.thresholds
+    uploads = [r.latency_ms for r in result.requests if r.path == "/upload" and r.status]
+    p99 = percentile(uploads, 99)
+    v = result.verdict
+    return {
+        "p99_upload_latency_ms": (p99 <= t.p99_upload_latency_ms,
+                                  f"{p99:.1f} ms (limit {t.p99_upload_latency_ms:g})"),
+        "max_anomalies": (v.anomaly_count <= t.max_anomalies,
+                          f"{v.anomaly_count} (limit {t.max_anomalies})"),
+        "min_delivered_fraction": (v.delivered_fraction >= t.min_delivered_fraction,
+                                   f"{v.delivered_fraction:.4f} (limit "
+                                   f"{t.min_delivered_fraction:g})"),
+    }
+
+
+def header(scenario: Scenario, stack: Stack) -> dict[str, Any]:
+    """What a trace starts with: enough to re-run it."""
+    import msgspec
+    return {"kind": "header", "version": __version__, "scenario": msgspec.to_builtins(scenario),
+            "seed": scenario.seed, "profile": scenario.profile, "schema": scenario.schema,
+            "target": stack.url if stack.server is None else "embedded",
+            "derived": {"start_ms": parse_instant(scenario.start),
+                        "full_phones": scenario.full_phones, "window_ms": WINDOW_MS,
+                        "settle_s": SETTLE_S}}

@@ -1,0 +1,188 @@
+"""Scenario files: TOML in `scenarios/`, validated into frozen structs.
+
+msgspec decodes and validates in one pass: unknown keys are errors, every value has its
+type and range, and each error names the file, the key (`$.network.loss_probability`)
+and what was expected. `json_schema()` gives the same rules as a JSON Schema for editors
+(`scenarios/scenario.schema.json`, kept equal to it by a test).
+
+Times in a scenario are simulated seconds from the scenario's start (`at_s`,
+`duration_s`); `speed` is simulated seconds per wall second.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any
+
+import msgspec
+from msgspec import Meta
+
+from simulator.errors import UsageError
+from simulator.phone.profiles import profile as lookup_profile
+from simulator.sensors.personas import PERSONAS
+
+Probability = Annotated[float, Meta(ge=0.0, le=1.0)]
+Seconds = Annotated[float, Meta(ge=0.0)]
+Share = Annotated[float, Meta(ge=0.0, le=1.0)]
+
+
+class _Strict(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    pass
+
+
+class Fleet(_Strict):
+    """Who lives the scenario."""
+
+    phones: Annotated[int, Meta(ge=1, le=100_000)] = 20
+    full_phones: Annotated[int, Meta(ge=0)] | None = None  # None: all of them
+    personas: dict[str, Annotated[float, Meta(ge=0.0)]] | None = None
+    imperfections: bool = True
+    uploads_required: Annotated[int, Meta(ge=1, le=288)] = 5
+
+
+class Offline(_Strict):
+    """A share of the phones loses the network for a while (a subway ride, a flight)."""
+
+    at_s: Seconds
+    duration_s: Seconds
+    share: Share = 1.0
+
+
+class ServerErrors(_Strict):
+    """The backend answers `status` to a share of requests for a while."""
+
+    at_s: Seconds
+    duration_s: Seconds
+    probability: Probability = 1.0
+    status: Annotated[int, Meta(ge=500, le=599)] = 503
+
+
+class Restart(_Strict):
+    """The backend process stops at `at_s` and is back after `down_s`."""
+
+    at_s: Seconds
+    down_s: Seconds = 5.0
+
+
+class Network(_Strict):
+    """Per-request latency (lognormal, simulated ms), loss and the client timeout."""
+
+    latency_ms_median: Annotated[float, Meta(ge=0.0)] = 60.0
+    latency_ms_p99: Annotated[float, Meta(ge=0.0)] = 400.0
+    loss_probability: Probability = 0.0
+    timeout_s: Annotated[float, Meta(gt=0.0)] = 10.0
+    offline: list[Offline] = []
+
+
+class Faults(_Strict):
+    """How the world misbehaves besides the network."""
+
+    server_errors: list[ServerErrors] = []
+    restarts: list[Restart] = []
+    app_kill_probability: Probability = 0.0  # per operation of a fully simulated phone
+
+
+class Thresholds(_Strict):
+    """Pass/fail: the run fails when any is broken."""
+
+    p99_upload_latency_ms: Annotated[float, Meta(gt=0.0)] = 2_000.0
+    max_anomalies: Annotated[int, Meta(ge=0)] = 0
+    min_delivered_fraction: Share = 0.99
+
+
+class Scenario(_Strict):
+    """One run: what, how long, how fast, against what, and how it is judged."""
+
+    name: str
+    description: str = ""
+    seed: Annotated[int, Meta(ge=0, le=2**63 - 1)] = 1
+    start: str = "2024-01-01T07:00:00Z"
+    duration_s: Annotated[float, Meta(gt=0.0, le=7 * 86_400.0)] = 3_600.0
+    speed: Annotated[float, Meta(gt=0.0, le=100_000.0)] = 60.0
+    profile: str = "v2"
+    schema: str = "recommended"
+    fleet: Fleet = msgspec.field(default_factory=Fleet)
+    network: Network = msgspec.field(default_factory=Network)
+    faults: Faults = msgspec.field(default_factory=Faults)
+    thresholds: Thresholds = msgspec.field(default_factory=Thresholds)
+
+    def __post_init__(self) -> None:
+        lookup_profile(self.profile)  # raises UsageError naming the known ones
+        if self.schema not in ("as-is", "recommended"):
+            raise ValueError(f"schema must be as-is or recommended, got {self.schema!r}")
+        if self.fleet.full_phones is not None and self.fleet.full_phones > self.fleet.phones:
+            raise ValueError(f"fleet.full_phones ({self.fleet.full_phones}) is more than "
+                             f"fleet.phones ({self.fleet.phones})")
+        unknown = set(self.fleet.personas or {}) - set(PERSONAS)
+        if unknown:
+            raise ValueError(f"unknown persona(s) {sorted(unknown)} in fleet.personas; "
+                             f"known: {sorted(PERSONAS)}")
+        if self.network.latency_ms_p99 < self.network.latency_ms_median:
+            raise ValueError("network.latency_ms_p99 must be >= network.latency_ms_median")
+
+    @property
+    def full_phones(self) -> int:
+        return self.fleet.phones if self.fleet.full_phones is None else self.fleet.full_phones
+
+
+class ScenarioError(UsageError):
+    """A scenario file that cannot be used; the message names the file and the key."""
+
+
+def scenarios_dir() -> Path:
+    """The shipped scenarios (`scenarios/` beside the package, or inside the wheel)."""
+    here = Path(__file__).resolve().parents[2] / "scenarios"
+    packaged = Path(__file__).resolve().parents[1] / "scenarios"
+    return packaged if packaged.is_dir() else here
+
+
+def find(name_or_path: str) -> Path:
+    """A scenario by path, or by name among the shipped ones."""
+    path = Path(name_or_path)
+    if path.suffix == ".toml" or path.exists():
+        if not path.is_file():
+            raise ScenarioError(f"{path}: no such scenario file")
+        return path
+    shipped = scenarios_dir() / f"{name_or_path}.toml"
+    if not shipped.is_file():
+        names = sorted(p.stem for p in scenarios_dir().glob("*.toml"))
+        raise ScenarioError(f"unknown scenario {name_or_path!r}; shipped: {', '.join(names)}")
+    return shipped
+
+
+def parse(text: str, source: str = "<scenario>") -> Scenario:
+    """Validate scenario TOML text; errors name `source` and the key."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ScenarioError(f"{source}: not valid TOML: {exc}") from None
+    return from_dict(data, source)
+
+
+def from_dict(data: dict[str, Any], source: str = "<scenario>") -> Scenario:
+    """Validate an already-parsed scenario table."""
+    try:
+        return msgspec.convert(data, Scenario)
+    except msgspec.ValidationError as exc:
+        raise ScenarioError(f"{source}: {exc}") from None
+    except (ValueError, UsageError) as exc:
+        raise ScenarioError(f"{source}: {exc}") from None
+
+
+def load(name_or_path: str) -> Scenario:
+    """Find and validate a scenario."""
+    path = find(name_or_path)
+    return parse(path.read_text(encoding="utf-8"), str(path))
+
+
+def override(scenario: Scenario, **changes: Any) -> Scenario:
+    """The scenario with top-level fields replaced (command-line options), revalidated."""
+    data = msgspec.to_builtins(scenario)
+    data.update({k: v for k, v in changes.items() if v is not None})
+    return from_dict(data, f"{scenario.name} (with command-line options)")
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema of a scenario file (for editors)."""
+    return msgspec.json.schema(Scenario)
