@@ -141,6 +141,42 @@ def build_parser() -> argparse.ArgumentParser:
     races.add_argument("--journal-modes", metavar="FLUTTER,KOTLIN",
                        help="override the journal mode each side asks for, e.g. WAL,TRUNCATE "
                             "(review §2.3's mismatch)")
+    fleet = sub.add_parser(
+        "run",
+        help="run a scenario: a fleet of phones against the stack, ending in a verdict",
+        description="Run a scenario (a name from scenarios/ or a TOML file; default smoke) "
+                    "on the embedded stack or --target, reconcile the three ledgers and "
+                    "judge the thresholds. Exit status: 0 pass, 1 thresholds or invariants "
+                    "broken, 2 usage or environment error.",
+    )
+    fleet.add_argument("scenario", nargs="?", default="smoke",
+                       help="scenario name or .toml path (default: smoke)")
+    fleet.add_argument("--seed", type=_seed, help="override the scenario's seed")
+    fleet.add_argument("--profile", help="override the app profile: v2, v3 or v2+<fix>")
+    fleet.add_argument("--schema", choices=("as-is", "recommended"),
+                       help="override the backend schema variant")
+    fleet.add_argument("--speed", type=_positive_float, help="override the speed")
+    fleet.add_argument("--phones", type=_positive_int, help="override the fleet size")
+    fleet.add_argument("--target", metavar="URL",
+                       help="drive this server instead of the embedded stack")
+    fleet.add_argument("--database-url", metavar="URL",
+                       help="the PostgreSQL of the stack (embedded: use it instead of "
+                            "starting one; --target: read the backend ledger from it)")
+    fleet.add_argument("--report", metavar="DIR",
+                       help="where the trace, summary.json and report.html go "
+                            "(default ggsim-report/<scenario>)")
+    fleet.add_argument("--json", action="store_true", help="print the summary as JSON")
+    fleet.add_argument("--progress", choices=("auto", "always", "never"), default="auto",
+                       help="live progress on stderr (auto: when it is a terminal)")
+    replay = sub.add_parser(
+        "replay",
+        help="re-run a trace's scenario and confirm the same verdict and counts",
+        description="Re-run the scenario recorded in a trace (same seed and options) on the "
+                    "embedded stack and compare the verdict with the recorded one. Exit "
+                    "status: 0 same, 1 different, 2 usage error.",
+    )
+    replay.add_argument("trace", help="a trace.jsonl.gz written by ggsim run")
+    replay.add_argument("--json", action="store_true", help="print the comparison as JSON")
     serve = sub.add_parser(
         "serve",
         help="run the reference backend on 127.0.0.1 over PostgreSQL (embedded by default)",
@@ -336,6 +372,35 @@ def _generate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _run(args: argparse.Namespace) -> int:
+    from simulator.fleet import scenario as scenarios
+    from simulator.fleet.execute import execute
+
+    chosen = scenarios.load(args.scenario)
+    overrides = {"seed": args.seed, "profile": args.profile, "schema": args.schema,
+                 "speed": args.speed}
+    if args.phones is not None:
+        fleet = dict(vars_of(chosen.fleet), phones=args.phones)
+        if chosen.fleet.full_phones is not None:
+            fleet["full_phones"] = min(chosen.fleet.full_phones, args.phones)
+        overrides["fleet"] = fleet
+    chosen = scenarios.override(chosen, **overrides)
+    show = args.progress == "always" or (args.progress == "auto" and sys.stderr.isatty())
+    return execute(chosen, target=args.target, database_url=args.database_url,
+                   report=args.report, json_output=args.json, progress=show)
+
+
+def vars_of(struct: object) -> dict[str, object]:
+    import msgspec
+    return dict(msgspec.to_builtins(struct))
+
+
+def _replay(args: argparse.Namespace) -> int:
+    from simulator.fleet.execute import replay
+
+    return replay(args.trace, json_output=args.json)
+
+
 def _serve(args: argparse.Namespace) -> int:
     from simulator.backend.app import BackendConfig
     from simulator.backend.clock import BackendClock
@@ -374,6 +439,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _races(args)
         if args.command == "serve":
             return _serve(args)
+        if args.command == "run":
+            return _run(args)
+        if args.command == "replay":
+            return _replay(args)
     except SimulatorError as exc:
         print(f"ggsim {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE

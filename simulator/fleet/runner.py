@@ -46,6 +46,7 @@ from simulator.faults.network import NetworkFaults
 from simulator.fleet.clock import SimClock
 from simulator.fleet.scenario import Scenario
 from simulator.fleet.stack import Stack
+from simulator.fleet.timeline import Timeline
 from simulator.fleet.trace import Trace
 from simulator.phone import app, potsync, schema
 from simulator.phone.effects import Http, HttpResponse, NetworkError
@@ -65,16 +66,6 @@ from simulator.sensors.imperfections import Imperfections
 
 WINDOW_MS = 300_000
 SETTLE_S = 3_600.0  # simulated time after the last window for queues to drain
-
-
-@dataclass
-class Request:
-    """One HTTP exchange as measured at the client (real wall latency)."""
-
-    sim_ms: int
-    path: str
-    status: int | None
-    latency_ms: float
 
 
 @dataclass
@@ -99,8 +90,8 @@ class RunResult:
 
     scenario: Scenario
     verdict: Verdict
-    requests: list[Request]
-    late_ms: list[int]
+    timeline: Timeline
+    requests: int
     faults: dict[str, int]
     wall_s: float
     sim_s: float
@@ -115,19 +106,17 @@ class RunResult:
 class _Measured:
     """The innermost transport: the real request, timed."""
 
-    def __init__(self, inner: HttpxTransport, clock: SimClock, log: list[Request]) -> None:
-        self.inner, self.clock, self.log = inner, clock, log
+    def __init__(self, inner: HttpxTransport, clock: SimClock, timeline: Timeline) -> None:
+        self.inner, self.clock, self.timeline = inner, clock, timeline
+        self.count = 0
 
     async def __call__(self, request: Http) -> HttpResponse:
         start = time.perf_counter()
-        status: int | None = None
-        try:
-            response = await self.inner(request)
-            status = response.status
-            return response
-        finally:
-            self.log.append(Request(self.clock.now_ms(), request.path, status,
-                                    (time.perf_counter() - start) * 1000))
+        self.count += 1
+        response = await self.inner(request)  # a NetworkError is not a latency sample
+        self.timeline.request(self.clock.now_ms(), request.path,
+                              (time.perf_counter() - start) * 1000)
+        return response
 
 
 class FleetRun:
@@ -146,8 +135,7 @@ class FleetRun:
         self.max_in_flight = max_in_flight
         self.trace = trace
         self.progress = progress
-        self.requests: list[Request] = []
-        self.late_ms: list[int] = []
+        self.timeline = Timeline(self.start_ms)
         self.final: dict[str, str] = {}
         self.acknowledged: set[str] = set()
         self.refused: dict[str, str] = {}
@@ -200,6 +188,7 @@ class FleetRun:
     def _record(self, phone: Phone, batch_id: str, outcome: UploadOutcome, now: int,
                 c: app.Contribution | None) -> None:
         self.final[batch_id] = outcome.result
+        self.timeline.outcome(now, batch_id, outcome.result)
         if outcome.result in ("saved", "dropped_save"):
             self.acknowledged.add(batch_id)
             if c is not None:
@@ -231,8 +220,9 @@ class FleetRun:
         assert phone.db is not None
         await run_async(phone.db, phone.transport, potsync.flush_pending(
             phone.user_id, phone.creds, now, self.profile))
-        await run_async(phone.db, phone.transport, potsync.record_upload(
+        sync = await run_async(phone.db, phone.transport, potsync.record_upload(
             phone.user_id, batch_id, phone.creds, now, self.profile))
+        self.timeline.pot(now, phone.index, sync)
         cached = await run_async(phone.db, phone.transport,
                                  potsync.cached(phone.user_id, self.profile))
         day = time.strftime("%Y-%m-%d", time.gmtime(now / 1000))
@@ -341,7 +331,7 @@ class FleetRun:
             self.clock = SimClock(self.start_ms, s.speed)
             self.stack.sync_clock(self.start_ms, s.speed)
             faults = NetworkFaults(s.seed, s.network, s.faults, self.clock, self.start_ms)
-            measured = _Measured(raw, self.clock, self.requests)
+            measured = _Measured(raw, self.clock, self.timeline)
             phones = [Phone(p, d, u, Credentials(d, secret),
                             faults.for_phone(measured, p))
                       for (p, d, u), secret in zip(ids, secrets, strict=True)]
@@ -378,10 +368,11 @@ class FleetRun:
                     self._spawn(self.stack.restart(self.clock.to_wall_s(data.down_s),
                                                    asyncio.sleep))
                     continue
-                self.late_ms.append(max(0, self.clock.now_ms() - at_ms))
+                self.timeline.dispatched(at_ms, max(0, self.clock.now_ms() - at_ms))
                 if len(self.in_flight) >= self.max_in_flight:
                     if kind == "upload":
                         self.final[data[1]] = "not_sent"
+                        self.timeline.outcome(at_ms, data[1], "not_sent")
                     continue
                 if kind == "upload":
                     phone, batch_id, envelope = data
@@ -403,7 +394,7 @@ class FleetRun:
         divergence = verdict.anomalies.get("pot divergence", 0)
         for error in self.errors[:1]:
             verdict.add("runner error", Example(None, None, error), len(self.errors))
-        result = RunResult(s, verdict, self.requests, self.late_ms,
+        result = RunResult(s, verdict, self.timeline, measured.count,
                            vars(faults.counts), wall, sim_s, divergence, {})
         result.thresholds.update(judge(result))
         if self._own_dir:
@@ -487,8 +478,7 @@ def percentile(values: list[float], q: float) -> float:
 def judge(result: RunResult) -> dict[str, tuple[bool, str]]:
     """Each threshold: (held, what was measured)."""
     t = result.scenario.thresholds
-    uploads = [r.latency_ms for r in result.requests if r.path == "/upload" and r.status]
-    p99 = percentile(uploads, 99)
+    p99 = percentile(result.timeline.upload_latencies(), 99)
     v = result.verdict
     return {
         "p99_upload_latency_ms": (p99 <= t.p99_upload_latency_ms,

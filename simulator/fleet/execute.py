@@ -1,0 +1,119 @@
+"""`ggsim run` and `ggsim replay`: one object wires the stack, the trace, the run and
+the reports together (the CLI stays thin).
+
+A run writes into its report directory: `trace.jsonl.gz` (header, events, and a footer
+with the verdict), `summary.json` and `report.html`. `replay` re-runs a trace's scenario
+from its header and compares the verdict (counts by bucket and anomaly kind) with the
+footer's: the same seed and options must give the same verdict.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+from typing import Any
+
+import orjson
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from simulator.errors import SimulatorError, UsageError
+from simulator.fleet import scenario as scenarios
+from simulator.fleet import stack as stacks
+from simulator.fleet.runner import FleetRun, RunResult, header
+from simulator.fleet.scenario import Scenario
+from simulator.fleet.trace import Trace, read
+from simulator.report import html
+from simulator.report.summary import as_json, print_summary
+
+EXIT_PASS, EXIT_FAIL = 0, 1
+
+
+def _comparable(verdict: dict[str, Any]) -> dict[str, Any]:
+    """The parts of a verdict a replay must reproduce."""
+    return {"generated": verdict["generated"], "buckets": verdict["buckets"],
+            "anomalies": verdict["anomalies"]}
+
+
+def run_scenario(scenario: Scenario, *, target: str | None = None,
+                 database_url: str | None = None, report: str | Path | None = None,
+                 progress: bool = False) -> tuple[RunResult, Path]:
+    """Run `scenario` and write its report directory; returns the result and the dir."""
+    directory = Path(report) if report else Path("ggsim-report") / scenario.name
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"--report {directory}: {exc.strerror}") from None
+    stack = (stacks.target(target, scenario, database_url) if target
+             else stacks.embedded(scenario, database_url))
+    trace = Trace(directory / "trace.jsonl.gz", header(scenario, stack))
+    try:
+        if progress:
+            with Progress(TextColumn("{task.description}"), BarColumn(),
+                          TextColumn("{task.percentage:>3.0f}%"), TimeElapsedColumn(),
+                          console=Console(stderr=True)) as bar:
+                task = bar.add_task(f"{scenario.name}: simulating", total=1.0)
+                result = asyncio.run(FleetRun(scenario, stack, trace=trace, progress=lambda f,
+                                              k: bar.update(task, completed=f)).run())
+        else:
+            result = asyncio.run(FleetRun(scenario, stack, trace=trace).run())
+    except (OSError, ConnectionError) as exc:
+        raise SimulatorError(f"the stack at {stack.url} failed: {exc}") from exc
+    finally:
+        stack.stop()
+    summary = as_json(result)
+    trace.close({"verdict": summary["verdict"], "passed": result.passed})
+    (directory / "summary.json").write_bytes(orjson.dumps(summary, option=orjson.OPT_INDENT_2))
+    html.write(result, directory / "report.html")
+    return result, directory
+
+
+def execute(scenario: Scenario, *, target: str | None, database_url: str | None,
+            report: str | None, json_output: bool, progress: bool) -> int:
+    """`ggsim run`: run, report, exit status."""
+    result, directory = run_scenario(scenario, target=target, database_url=database_url,
+                                     report=report, progress=progress)
+    if json_output:
+        sys.stdout.write(orjson.dumps(summary_with_paths(result, directory),
+                                      option=orjson.OPT_INDENT_2).decode() + "\n")
+    else:
+        console = Console()
+        print_summary(result, console)
+        console.print(f"report: {directory / 'report.html'}  trace: "
+                      f"{directory / 'trace.jsonl.gz'}")
+    return EXIT_PASS if result.passed else EXIT_FAIL
+
+
+def summary_with_paths(result: RunResult, directory: Path) -> dict[str, Any]:
+    return {**as_json(result), "report": str(directory / "report.html"),
+            "trace": str(directory / "trace.jsonl.gz")}
+
+
+def replay(trace_path: str, *, json_output: bool) -> int:
+    """`ggsim replay`: re-run and compare with the recorded verdict."""
+    path = Path(trace_path)
+    if not path.is_file():
+        raise UsageError(f"{path}: no such trace file")
+    head, events = read(path)
+    footer = None
+    for event in events:
+        if event.get("kind") == "footer":
+            footer = event
+    if footer is None:
+        raise UsageError(f"{path}: the trace has no verdict (the run did not finish)")
+    scenario = scenarios.from_dict(head["scenario"], f"{path} (header)")
+    result, _ = run_scenario(scenario, report=path.parent / "replay")
+    before = _comparable(footer["verdict"])
+    after = _comparable(as_json(result)["verdict"])
+    same = before == after
+    if json_output:
+        sys.stdout.write(orjson.dumps({"same": same, "recorded": before, "replayed": after},
+                                      option=orjson.OPT_INDENT_2).decode() + "\n")
+    else:
+        console = Console()
+        console.print(f"replay of {path}: " + ("[green]same verdict and counts[/]" if same
+                                                else "[red]different[/]"))
+        if not same:
+            console.print(f"recorded: {before}\nreplayed: {after}", markup=False)
+    return EXIT_PASS if same else EXIT_FAIL

@@ -1,0 +1,98 @@
+"""A self-contained HTML report: the summary and the per-minute plots as inline SVG
+(matplotlib), no external files or scripts, so it can be attached to a CI run."""
+
+from __future__ import annotations
+
+import html
+import io
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from simulator.fleet.runner import RunResult
+from simulator.report.summary import as_json
+
+
+def _svg(figure: Any) -> str:
+    buffer = io.StringIO()
+    figure.savefig(buffer, format="svg", bbox_inches="tight")
+    text = buffer.getvalue()
+    return text[text.index("<svg"):]
+
+
+def _plots(result: RunResult) -> list[tuple[str, str]]:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    series = result.timeline.series()
+    minutes = series["minute"]
+    plots = []
+
+    def figure(title: str) -> tuple[Any, Any]:
+        fig, ax = plt.subplots(figsize=(8, 2.6))
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel("simulated minute")
+        ax.grid(alpha=0.3)
+        return fig, ax
+
+    fig, ax = figure("Uploads per minute, by outcome")
+    for kind, values in series["outcomes"].items():
+        ax.plot(minutes, values, label=kind, linewidth=1)
+    ax.legend(fontsize=7)
+    plots.append(("uploads", _svg(fig)))
+    fig, ax = figure("Upload latency (client-measured, wall ms)")
+    for key, label in (("latency_p50_ms", "p50"), ("latency_p99_ms", "p99")):
+        points = [(m, v) for m, v in zip(minutes, series[key], strict=True) if v is not None]
+        if points:
+            ax.plot(*zip(*points, strict=True), label=label, linewidth=1)
+    ax.legend(fontsize=7)
+    plots.append(("latency", _svg(fig)))
+    fig, ax = figure("Batches waiting in phones' upload queues")
+    ax.plot(minutes, series["queue_depth"], linewidth=1)
+    plots.append(("queue", _svg(fig)))
+    fig, ax = figure("Phones whose daily pot is not in sync (pot divergence)")
+    ax.plot(minutes, series["pot_unsynced"], linewidth=1)
+    plots.append(("pot", _svg(fig)))
+    anomalies = [ex.at_ms for ex in result.verdict.examples.values() if ex.at_ms is not None]
+    fig, ax = figure("Anomalies over time (first example of each kind)")
+    ax.plot([(t - result.timeline.start_ms) / 60_000 for t in anomalies],
+            [1] * len(anomalies), "o")
+    ax.set_yticks([])
+    plots.append(("anomalies", _svg(fig)))
+    plt.close("all")
+    return plots
+
+
+def write(result: RunResult, path: Path) -> None:
+    """Write the report to `path`."""
+    data = as_json(result)
+    verdict = "PASS" if result.passed else "FAIL"
+    rows = "".join(f"<tr><td>{html.escape(k)}</td><td>{html.escape(v['measured'])}</td>"
+                   f"<td>{'pass' if v['held'] else 'FAIL'}</td></tr>"
+                   for k, v in data["thresholds"].items())
+    anomalies = "".join(
+        f"<tr><td>{html.escape(k)}</td><td>{n}</td><td>"
+        f"{html.escape(str(result.verdict.examples[k].detail))}</td></tr>"
+        for k, n in sorted(result.verdict.anomalies.items())) or (
+        "<tr><td colspan=3>none</td></tr>")
+    figures = "".join(f"<figure id='{name}'>{svg}</figure>" for name, svg in _plots(result))
+    page = f"""<!doctype html>
+<html><head><meta charset="utf-8"><title>ggsim run {html.escape(result.scenario.name)}</title>
+<style>body{{font-family:sans-serif;max-width:60em;margin:2em auto}}
+table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:.2em .5em}}
+.PASS{{color:green}}.FAIL{{color:#b00}}figure{{margin:1em 0}}</style></head><body>
+<h1>{html.escape(result.scenario.name)}: <span class="{verdict}">{verdict}</span></h1>
+<p>seed {result.scenario.seed}, profile {html.escape(result.scenario.profile)}, schema
+{html.escape(result.scenario.schema)}; {result.sim_s:,.0f} simulated s in
+{result.wall_s:,.1f} wall s.</p>
+<h2>Thresholds</h2><table><tr><th>threshold</th><th>measured</th><th></th></tr>{rows}</table>
+<h2>Anomalies</h2><table><tr><th>anomaly</th><th>count</th><th>example</th></tr>{anomalies}
+</table>
+<h2>Over time</h2>{figures}
+<h2>Summary (JSON)</h2><pre>{html.escape(orjson.dumps(data, option=orjson.OPT_INDENT_2)
+                                           .decode())}</pre>
+</body></html>
+"""
+    path.write_text(page, encoding="utf-8")
