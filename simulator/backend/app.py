@@ -23,7 +23,7 @@ from typing import Any
 import asyncpg
 import orjson
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
@@ -158,10 +158,14 @@ class Backend:
             raise InputError(413, "body_too_large",
                              f"body of {declared} bytes; at most {limit} accepted")
         chunks = bytearray()
-        async for chunk in request.stream():
-            chunks += chunk
-            if len(chunks) > limit:
-                raise InputError(413, "body_too_large", f"body over {limit} bytes")
+        try:
+            async for chunk in request.stream():
+                chunks += chunk
+                if len(chunks) > limit:
+                    raise InputError(413, "body_too_large", f"body over {limit} bytes")
+        except ClientDisconnect:  # the client gave up (a timeout): nothing was written
+            raise InputError(400, "client_disconnected", "the client disconnected before "
+                             "the body arrived") from None
         return bytes(chunks)
 
     async def json_body(self, request: Request, required: tuple[str, ...]) -> dict[str, Any]:

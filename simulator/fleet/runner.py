@@ -43,6 +43,7 @@ from simulator.clock import parse_instant
 from simulator.drivers.blocking import connect, run
 from simulator.drivers.network import HttpxTransport, Transport, run_async
 from simulator.faults.network import NetworkFaults
+from simulator.fleet import storm
 from simulator.fleet.clock import SimClock
 from simulator.fleet.scenario import Scenario
 from simulator.fleet.stack import Stack
@@ -82,6 +83,7 @@ class Phone:
     drain_due_ms: int | None = None
     claimed_days: set[str] = field(default_factory=set)
     retries: int = 0
+    offline_attempts: int = 0  # consecutive drains that found no network
 
 
 @dataclass
@@ -253,9 +255,18 @@ class FleetRun:
             phone.creds, now, jitters, self.profile, contribution_of, self.policy))
         for batch_id, outcome in done:
             self._record(phone, batch_id, outcome, now, built.get(batch_id))
-        due = await asyncio.to_thread(self._next_due, phone.db)
-        if due is not None:
-            self._want_drain(phone, max(due, now + 1000))
+        due = self._next_due(phone.db)  # on the loop: a thread would race the loop for locks
+        if due is None:
+            phone.offline_attempts = 0
+            return
+        if done and done[-1][1].status is None and done[-1][1].result == "queued":
+            # no network: like WorkManager with a network constraint, the worker waits for
+            # connectivity (probed with its own backoff), not for each entry's due time
+            phone.offline_attempts += 1
+            due = now + backoff_ms(phone.offline_attempts, jitters[0], self.policy)
+        else:
+            phone.offline_attempts = 0
+        self._want_drain(phone, max(due, now + 1000))
 
     @staticmethod
     def _next_due(db: Path) -> int | None:
@@ -287,6 +298,30 @@ class FleetRun:
         else:
             outcome = UploadOutcome("refused" if not retry else "queued", status, error)
         self._record(phone, batch_id, outcome, now, None)
+
+    def _schedule_storms(self, phones: list[Phone]) -> None:
+        rate = self.scenario.faults.dual_writer_storms_per_hour
+        if not rate:
+            return
+        interval_ms = 3_600_000 / rate
+        for phone in phones:
+            phase = self._jitter(phone.index, 4_000_000)
+            for k in itertools.count():
+                at = self.start_ms + int((k + phase) * interval_ms)
+                if at >= self.end_ms:
+                    break
+                self._schedule(at, "storm", (phone, k))
+
+    def _storm(self, phone: Phone, number: int) -> None:
+        """Synchronous on the loop: a phone's own operations never hold a transaction
+        across an await, so the storm sees its file between statements."""
+        assert phone.db is not None
+        now = self.clock.now_ms()
+        what = storm.storm(phone.db, self.profile, phone.ledger, seed=self.scenario.seed,
+                           phone=phone.index, number=number, now_ms=now,
+                           user_id=phone.user_id)
+        if self.trace is not None:
+            self.trace.event(now, phone.index, "storm", race=what)
 
     # -- the loop ----------------------------------------------------------------------
 
@@ -340,6 +375,7 @@ class FleetRun:
                 conn = connect(phone.db)
                 run(conn, schema.open_schema(self.profile.schema_version))
                 conn.close()
+            self._schedule_storms(phones[:s.full_phones])
             for fault in s.faults.restarts:
                 self._schedule(self.start_ms + int(fault.at_s * 1000), "restart", fault)
             hours = list(generator.config.hour_blocks)
@@ -382,6 +418,8 @@ class FleetRun:
                     self._spawn(self._light_upload(*data))
                 elif kind == "drain":
                     self._spawn(self._drain(data))
+                elif kind == "storm":
+                    self._storm(*data)
             if self.in_flight:
                 await asyncio.wait(self.in_flight, timeout=s.network.timeout_s * 3 + 30)
             for task in list(self.in_flight):

@@ -80,7 +80,7 @@ class Faults(_Strict):
 
     server_errors: list[ServerErrors] = []
     restarts: list[Restart] = []
-    app_kill_probability: Probability = 0.0  # per operation of a fully simulated phone
+    dual_writer_storms_per_hour: Annotated[float, Meta(ge=0.0, le=120.0)] = 0.0
 
 
 class Thresholds(_Strict):
