@@ -1,0 +1,94 @@
+"""Fleet runs against the real embedded stack (PostgreSQL, the backend over HTTP, SQLite
+files per phone): a clean run passes, planted faults are caught and named, the verdict
+replays, and `ggsim run` keeps its exit codes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from simulator.fleet import scenario as sc
+from simulator.fleet.execute import replay, run_scenario
+
+
+def quick(name: str = "t", **changes: Any) -> sc.Scenario:
+    base: dict[str, Any] = {"name": name, "seed": 3, "start": "2024-01-08T08:00:00Z",
+                            "duration_s": 1800, "speed": 600, "profile": "v3",
+                            "fleet": {"phones": 6, "full_phones": 4},
+                            "network": {"latency_ms_median": 20, "latency_ms_p99": 100}}
+    for key, value in changes.items():
+        if isinstance(value, dict):
+            base[key] = {**base.get(key, {}), **value}
+        else:
+            base[key] = value
+    return sc.from_dict(base)
+
+
+def test_a_clean_run_delivers_everything_and_replays(database_url: str,
+                                                     tmp_path: Path) -> None:
+    result, directory = run_scenario(quick(), database_url=database_url, report=tmp_path)
+    verdict = result.verdict
+    assert result.passed, result.thresholds
+    assert verdict.generated == 6 * 6 and verdict.buckets == {"delivered": 36}
+    assert verdict.anomaly_count == 0
+    assert {p.name for p in directory.iterdir()} >= {"trace.jsonl.gz", "summary.json",
+                                                    "report.html"}
+    html = (directory / "report.html").read_text()
+    assert "<svg" in html and "PASS" in html
+    assert replay(str(directory / "trace.jsonl.gz"), json_output=True) == 0
+
+
+def test_dual_writer_storms_fail_v2_naming_the_races(database_url: str,
+                                                                 tmp_path: Path) -> None:
+    storm = {"dual_writer_storms_per_hour": 30}
+    v2, _ = run_scenario(quick(profile="v2", faults=storm), database_url=database_url,
+                         report=tmp_path / "v2")
+    assert not v2.passed
+    labels = {kind.split()[0] for kind in v2.verdict.anomalies}
+    assert {"R1", "R2", "R3", "R4"} <= labels, v2.verdict.anomalies
+
+
+def test_v3_survives_the_same_storms(database_url: str, tmp_path: Path) -> None:
+    v3, _ = run_scenario(quick(profile="v3", faults={"dual_writer_storms_per_hour": 30}),
+                         database_url=database_url, report=tmp_path)
+    assert v3.passed and v3.verdict.anomaly_count == 0, v3.verdict.anomalies
+
+
+@pytest.mark.parametrize("schema", ["as-is", "recommended"])
+def test_lost_responses_duplicate_uploads_only_without_idempotency(
+        database_url: str, tmp_path: Path, schema: str) -> None:
+    lossy = quick(schema=schema, network={"loss_probability": 0.3},
+                  thresholds={"min_delivered_fraction": 0.5})
+    result, _ = run_scenario(lossy, database_url=database_url, report=tmp_path)
+    assert result.faults["lost_responses"] > 0
+    duplicates = result.verdict.anomalies.get("duplicate upload", 0)
+    if schema == "as-is":
+        assert duplicates > 0 and not result.passed
+    else:
+        assert duplicates == 0 and result.verdict.buckets["delivered"] == 36
+
+
+def test_ggsim_run_exit_codes(tmp_path: Path) -> None:
+    done = subprocess.run([sys.executable, "-m", "simulator.cli", "run", "no-such-scenario"],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "unknown scenario" in done.stderr
+    bad = tmp_path / "bad.toml"
+    bad.write_text('name = "bad"\nspeed = -1\n')
+    done = subprocess.run([sys.executable, "-m", "simulator.cli", "run", str(bad)],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "bad.toml" in done.stderr and "$.speed" in done.stderr
+    good = tmp_path / "good.toml"
+    good.write_text('name = "good"\nduration_s = 900\nspeed = 900\nprofile = "v3"\n'
+                    '[fleet]\nphones = 3\n')
+    done = subprocess.run([sys.executable, "-m", "simulator.cli", "run", str(good), "--json",
+                           "--report", str(tmp_path / "out")],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)
+    assert summary["passed"] and summary["verdict"]["generated"] == 9
+    assert Path(summary["trace"]).is_file()
