@@ -197,6 +197,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="uploads a day that unlock the daily pot (default 5)")
     serve.add_argument("--jobs-interval", type=float, default=60.0, metavar="SECONDS",
                        help="run the aggregation job this often, 0 never (default 60)")
+    serve.add_argument("--sim-control", action="store_true",
+                       help="accept POST /_sim/clock to set simulated time (fleet runs)")
     serve.add_argument("--max-clock-skew", type=_positive_float, default=300.0,
                        metavar="SECONDS", help="how far ahead a batch timestamp may be")
     return parser
@@ -417,7 +419,8 @@ def _serve(args: argparse.Namespace) -> int:
         config = BackendConfig(database.url, schema=args.schema, clock=clock,
                                max_future_ms=int(args.max_clock_skew * 1000),
                                pot=PotRules(uploads_required=args.uploads_required),
-                               jobs_interval_s=max(args.jobs_interval, 0.0))
+                               jobs_interval_s=max(args.jobs_interval, 0.0),
+                               sim_control=args.sim_control)
         where = "embedded PostgreSQL" if database.embedded else "PostgreSQL at --database-url"
         print(f"ggsim serve: http://127.0.0.1:{sock.getsockname()[1]} (schema {args.schema}, "
               f"{where}); Ctrl-C stops", file=sys.stderr, flush=True)

@@ -58,6 +58,7 @@ class BackendConfig:
     jobs_interval_s: float = 60.0  # aggregation every minute (review §4.3); 0: never
     retention_days: int = 30
     aggregation_lag_s: float = 5.0  # rows younger than this wait for the next run
+    sim_control: bool = False  # POST /_sim/clock sets simulated time (fleet runs only)
 
 
 def _json(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
@@ -279,6 +280,17 @@ class Backend:
                              "a claim needs an Idempotency-Key header (at most 128 characters)")
         return await self._change_pot(user_id, "claim", key)
 
+    async def set_clock(self, request: Request) -> Response:
+        """Simulation control (only with `sim_control`): put the backend on the fleet's
+        simulated time, `{"origin_ms": int, "speed": float}` from now on."""
+        data = await self.json_body(request, ())
+        origin, speed = data.get("origin_ms"), data.get("speed", 1.0)
+        if not isinstance(origin, int) or not isinstance(speed, int | float) or speed <= 0:
+            raise InputError(422, "invalid_field", "origin_ms must be an integer and speed "
+                             "a positive number")
+        self.config.clock.restart_at(origin, float(speed))
+        return _json(200, {"now_ms": self.config.clock.now_ms()})
+
     async def _change_pot(self, user_id: str, kind: str, key: str) -> Response:
         now = self.config.clock.now_ms()
         async with self.pool.acquire() as conn:
@@ -333,6 +345,8 @@ def create_app(config: BackendConfig) -> Starlette:
         Route("/daily-pot/upload", r("daily_pot_upload", backend.pot_upload), methods=["POST"]),
         Route("/daily-pot/claim", r("daily_pot_claim", backend.pot_claim), methods=["POST"]),
     ]
+    if config.sim_control:
+        routes.append(Route("/_sim/clock", r("sim_clock", backend.set_clock), methods=["POST"]))
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.backend = backend
     return app

@@ -58,6 +58,7 @@ class Verdict:
     examples: dict[str, Example] = field(default_factory=dict)
     reordered: int = 0
     refused_reasons: Counter[str] = field(default_factory=Counter)
+    pot_pending: int = 0  # phones that know their pot is not synced yet (not an anomaly)
 
     def add(self, kind: str, example: Example, count: int = 1) -> None:
         self.anomalies[kind] += count
@@ -76,7 +77,7 @@ class Verdict:
                 "delivered_fraction": self.delivered_fraction,
                 "anomalies": dict(sorted(self.anomalies.items())),
                 "examples": {k: vars(v) for k, v in sorted(self.examples.items())},
-                "reordered": self.reordered,
+                "reordered": self.reordered, "pot_pending_phones": self.pot_pending,
                 "refused_reasons": dict(sorted(self.refused_reasons.items()))}
 
 

@@ -81,9 +81,10 @@ class Phone:
     db: Path | None = None
     ledger: Ledger = field(default_factory=Ledger)
     drain_due_ms: int | None = None
-    claimed_days: set[str] = field(default_factory=set)
+    claims: dict[str, str] = field(default_factory=dict)  # day -> outcome of the claim
     retries: int = 0
     offline_attempts: int = 0  # consecutive drains that found no network
+    draining: bool = False  # one retry worker per phone, as WorkManager's unique work
 
 
 @dataclass
@@ -216,25 +217,45 @@ class FleetRun:
         if outcome.result in ("queued", "overflow"):
             self._want_drain(phone, now + backoff_ms(0, jitter, self.policy))
         if outcome.result == "saved":
+            if phone.drain_due_ms is not None and phone.drain_due_ms > now + 60_000:
+                self._want_drain(phone, now + 1_000)  # back online: the worker runs now
             await self._pot(phone, batch_id, now)
 
     async def _pot(self, phone: Phone, batch_id: str, now: int) -> None:
+        """DailyPotService after a delivered upload: send what is pending, then record."""
         assert phone.db is not None
         await run_async(phone.db, phone.transport, potsync.flush_pending(
             phone.user_id, phone.creds, now, self.profile))
         sync = await run_async(phone.db, phone.transport, potsync.record_upload(
             phone.user_id, batch_id, phone.creds, now, self.profile))
         self.timeline.pot(now, phone.index, sync)
+
+    def _schedule_claims(self, phones: list[Phone]) -> None:
+        """Each fully simulated user opens the app once a day, at a seeded time between
+        10:00 and 20:00 UTC, and claims the pot if the cache shows it unlocked."""
+        first_day = self.start_ms // 86_400_000
+        for phone in phones:
+            for day in itertools.count(first_day):
+                u = self._jitter(phone.index, 5_000_000 + day)
+                at = day * 86_400_000 + int((10 + 10 * u) * 3_600_000)
+                if at >= self.end_ms:
+                    break
+                if at >= self.start_ms:
+                    self._schedule(at, "claim", phone)
+
+    async def _claim(self, phone: Phone) -> None:
+        assert phone.db is not None
+        now = self.clock.now_ms()
         cached = await run_async(phone.db, phone.transport,
                                  potsync.cached(phone.user_id, self.profile))
+        if not cached or not cached["is_unlocked"] or cached["has_claimed_today"]:
+            return
         day = time.strftime("%Y-%m-%d", time.gmtime(now / 1000))
-        if cached and cached["is_unlocked"] and not cached["has_claimed_today"] and (
-                day not in phone.claimed_days):
-            phone.claimed_days.add(day)
-            result = await run_async(phone.db, phone.transport, potsync.claim(
-                phone.user_id, f"{phone.device_id}-{day}", phone.creds, now, self.profile))
-            if self.trace is not None:
-                self.trace.event(now, phone.index, "claim", outcome=result)
+        result = await run_async(phone.db, phone.transport, potsync.claim(
+            phone.user_id, f"{phone.device_id}-{day}", phone.creds, now, self.profile))
+        phone.claims[day] = result
+        if self.trace is not None:
+            self.trace.event(now, phone.index, "claim", outcome=result)
 
     def _want_drain(self, phone: Phone, at_ms: int) -> None:
         if phone.drain_due_ms is None or at_ms < phone.drain_due_ms:
@@ -244,6 +265,14 @@ class FleetRun:
     async def _drain(self, phone: Phone) -> None:
         assert phone.db is not None
         phone.drain_due_ms = None
+        phone.draining = True
+        try:
+            await self._drain_once(phone)
+        finally:
+            phone.draining = False
+
+    async def _drain_once(self, phone: Phone) -> None:
+        assert phone.db is not None
         now = self.clock.now_ms()
         jitters = [self._jitter(phone.index, 1_000_000 + now // 1000 + i) for i in range(4)]
         built: dict[str, app.Contribution] = {}
@@ -255,6 +284,8 @@ class FleetRun:
             phone.creds, now, jitters, self.profile, contribution_of, self.policy))
         for batch_id, outcome in done:
             self._record(phone, batch_id, outcome, now, built.get(batch_id))
+            if outcome.result == "saved":
+                await self._pot(phone, batch_id, now)
         due = self._next_due(phone.db)  # on the loop: a thread would race the loop for locks
         if due is None:
             phone.offline_attempts = 0
@@ -376,6 +407,7 @@ class FleetRun:
                 run(conn, schema.open_schema(self.profile.schema_version))
                 conn.close()
             self._schedule_storms(phones[:s.full_phones])
+            self._schedule_claims(phones[:s.full_phones])
             for fault in s.faults.restarts:
                 self._schedule(self.start_ms + int(fault.at_s * 1000), "restart", fault)
             hours = list(generator.config.hour_blocks)
@@ -402,7 +434,8 @@ class FleetRun:
                                       (self.end_ms - self.start_ms)), kind)
                 if kind == "restart":
                     self._spawn(self.stack.restart(self.clock.to_wall_s(data.down_s),
-                                                   asyncio.sleep))
+                                                   asyncio.sleep, self.clock.now_ms,
+                                                   s.speed))
                     continue
                 self.timeline.dispatched(at_ms, max(0, self.clock.now_ms() - at_ms))
                 if len(self.in_flight) >= self.max_in_flight:
@@ -416,10 +449,15 @@ class FleetRun:
                                 else self._light_upload(phone, batch_id, envelope, 0))
                 elif kind == "retry":
                     self._spawn(self._light_upload(*data))
-                elif kind == "drain":
-                    self._spawn(self._drain(data))
+                elif kind == "drain" and data.drain_due_ms == at_ms:  # else superseded
+                    if data.draining:  # the running worker reschedules when it ends
+                        data.drain_due_ms = None
+                    else:
+                        self._spawn(self._drain(data))
                 elif kind == "storm":
                     self._storm(*data)
+                elif kind == "claim":
+                    self._spawn(self._claim(data))
             if self.in_flight:
                 await asyncio.wait(self.in_flight, timeout=s.network.timeout_s * 3 + 30)
             for task in list(self.in_flight):
@@ -459,10 +497,25 @@ class FleetRun:
                 cached = conn.execute("SELECT uploads_today, last_synced_at FROM "
                                       "daily_pot_cache WHERE user_id = ?",
                                       (phone.user_id,)).fetchone()
+                pending_claim = conn.execute("SELECT value FROM app_state WHERE key = ?",
+                                             (potsync.PENDING_CLAIM_KEY,)).fetchone()
+                sync = conn.execute("SELECT value FROM app_state WHERE key = ?",
+                                    (potsync.SYNC_KEY,)).fetchone()
             finally:
                 conn.close()
+            for day, outcome in sorted(phone.claims.items()):
+                if outcome == "failed":
+                    verdict.add("offline claim lost", Example(
+                        phone.index, None, f"the claim of {day} failed without network and "
+                                           "was not kept for later (review §3.3)"))
+            if pending_claim is not None:
+                verdict.add("claim never delivered", Example(
+                    phone.index, None, f"claim {pending_claim[0]} still queued at the end"))
             backend = pots.get(phone.user_id) if pots is not None else None
-            if cached and backend and backend[0] != cached[0] and backend[1] == time.strftime(
+            knows_unsynced = self.profile.pot_versioning and sync and sync[0] != "synced"
+            if knows_unsynced:  # v3 tracks its sync state (§3.4): not a silent divergence
+                verdict.pot_pending += 1
+            elif cached and backend and backend[0] != cached[0] and backend[1] == time.strftime(
                     "%Y-%m-%d", time.gmtime(cached[1] / 1000)):
                 verdict.add("pot divergence", Example(
                     phone.index, int(cached[1]), f"phone caches {cached[0]} uploads today, "
@@ -534,7 +587,7 @@ def header(scenario: Scenario, stack: Stack) -> dict[str, Any]:
     import msgspec
     return {"kind": "header", "version": __version__, "scenario": msgspec.to_builtins(scenario),
             "seed": scenario.seed, "profile": scenario.profile, "schema": scenario.schema,
-            "target": stack.url if stack.server is None else "embedded",
+            "target": "embedded" if stack.embedded else stack.url,
             "derived": {"start_ms": parse_instant(scenario.start),
                         "full_phones": scenario.full_phones, "window_ms": WINDOW_MS,
                         "settle_s": SETTLE_S}}

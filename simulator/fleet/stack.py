@@ -1,47 +1,134 @@
-"""The stack a fleet runs against: the embedded one (PostgreSQL + the reference backend
-on simulated time) or a target URL (with an optional database URL for the ledgers)."""
+"""The stack a fleet runs against: the embedded one (PostgreSQL, and the reference
+backend as its own process on simulated time) or a target URL (with an optional database
+URL for the backend ledger).
+
+The embedded backend runs in a separate process (`ggsim serve --sim-control`), so the
+fleet's event loop and the server do not share one interpreter lock: on a 2-core machine
+the load generator would otherwise slow the server it measures. A restart fault stops
+that process (SIGTERM) and starts it again on the same port.
+"""
 
 from __future__ import annotations
 
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
 
-from simulator.backend.app import BackendConfig
-from simulator.backend.clock import BackendClock
+import httpx
+
 from simulator.backend.postgres import Database, open_database
-from simulator.backend.pot import PotRules
-from simulator.backend.server import BackgroundServer
-from simulator.clock import parse_instant
+from simulator.clock import format_instant, parse_instant
+from simulator.errors import SimulatorError
 from simulator.fleet.scenario import Scenario
+
+_URL = re.compile(r"http://127\.0\.0\.1:\d+")
+
+
+@dataclass
+class ServerProcess:
+    """`ggsim serve` as a child process."""
+
+    database_url: str
+    scenario: Scenario
+    port: int = 0
+    url: str = ""
+    _proc: subprocess.Popen[str] | None = field(default=None, repr=False)
+
+    def start(self, origin_ms: int, timeout_s: float = 60.0) -> ServerProcess:
+        s = self.scenario
+        self._proc = subprocess.Popen(
+            [sys.executable, "-m", "simulator.cli", "serve", "--port", str(self.port),
+             "--schema", s.schema, "--database-url", self.database_url,
+             "--clock-start", format_instant(origin_ms), "--clock-speed", str(s.speed),
+             "--uploads-required", str(s.fleet.uploads_required), "--jobs-interval", "0",
+             "--sim-control"],
+            stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        assert self._proc.stderr is not None
+        found: list[str] = []
+        reader = threading.Thread(target=lambda: found.append(
+            self._proc.stderr.readline() if self._proc and self._proc.stderr else ""),
+            daemon=True)
+        reader.start()
+        reader.join(timeout_s)
+        match = _URL.search(found[0]) if found else None
+        if match is None:
+            self.stop()
+            raise SimulatorError(f"the backend process did not start: {found[:1]}")
+        self.url = match[0]
+        self.port = int(self.url.rsplit(":", 1)[1])
+        threading.Thread(target=self._drain_stderr, daemon=True).start()
+        for _ in range(int(timeout_s * 10)):
+            try:
+                if httpx.get(f"{self.url}/healthz", timeout=2).status_code == 200:
+                    return self
+            except httpx.TransportError:
+                pass
+            if self._proc.poll() is not None:
+                break
+            threading.Event().wait(0.1)
+        self.stop()
+        raise SimulatorError("the backend process did not become healthy")
+
+    def _drain_stderr(self) -> None:
+        # keep reading so the child never blocks on a full pipe; its log goes to ours
+        proc = self._proc
+        if proc is not None and proc.stderr is not None:
+            for line in proc.stderr:
+                sys.stderr.write(line)
+
+    def stop(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is None or proc.poll() is not None:
+            return
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 @dataclass
 class Stack:
     """Base URL to drive, the database to read the backend ledger from (if known), and
-    for the embedded stack the server (restartable) and its clock."""
+    for the embedded stack its server process."""
 
     url: str
     database_url: str | None
     schema: str
-    server: BackgroundServer | None = None
-    clock: BackendClock | None = None
+    server: ServerProcess | None = None
     _database: Database | None = field(default=None, repr=False)
+
+    @property
+    def embedded(self) -> bool:
+        return self.server is not None
 
     def sync_clock(self, origin_ms: int, speed: float) -> None:
         """Put the embedded backend on the run's simulated time (no-op for a target)."""
-        if self.clock is not None:
-            self.clock.restart_at(origin_ms, speed)
+        if self.server is not None:
+            answer = httpx.post(f"{self.url}/_sim/clock", json={"origin_ms": origin_ms,
+                                                               "speed": speed}, timeout=10)
+            if answer.status_code != 200:
+                raise SimulatorError(f"could not set the backend clock: {answer.text}")
 
-    def restart(self, down_s: float, sleep: Any) -> Any:
+    def restart(self, down_s: float, sleep: Callable[[float], Awaitable[None]],
+                now_ms: Callable[[], int], speed: float) -> Awaitable[None]:
         """Stop the embedded backend, wait `down_s` wall seconds, start it again on the
-        same port (a coroutine; `sleep` is asyncio.sleep)."""
+        same port on the run's clock (a coroutine)."""
         async def go() -> None:
-            if self.server is None:
+            import asyncio
+            server = self.server
+            if server is None:
                 return
-            port = int(self.url.rsplit(":", 1)[1])
-            self.server.stop()
+            await asyncio.to_thread(server.stop)
             await sleep(down_s)
-            self.server = BackgroundServer(self.server.config, port=port).start()
+            await asyncio.to_thread(server.start, now_ms())
+            await asyncio.to_thread(self.sync_clock, now_ms(), speed)
         return go()
 
     def stop(self) -> None:
@@ -56,16 +143,12 @@ class Stack:
 def embedded(scenario: Scenario, database_url: str | None = None) -> Stack:
     """Start PostgreSQL (embedded unless a URL is given) and the backend on 127.0.0.1."""
     database = open_database(database_url)
-    clock = BackendClock(origin_ms=parse_instant(scenario.start), speed=scenario.speed)
     try:
-        config = BackendConfig(database.url, schema=scenario.schema, clock=clock,
-                               pot=PotRules(uploads_required=scenario.fleet.uploads_required),
-                               jobs_interval_s=0)
-        server = BackgroundServer(config).start()
+        server = ServerProcess(database.url, scenario).start(parse_instant(scenario.start))
     except BaseException:
         database.stop()
         raise
-    return Stack(server.url, database.url, scenario.schema, server, clock, database)
+    return Stack(server.url, database.url, scenario.schema, server, database)
 
 
 def target(url: str, scenario: Scenario, database_url: str | None) -> Stack:
