@@ -67,6 +67,7 @@ from simulator.sensors.imperfections import Imperfections
 
 WINDOW_MS = 300_000
 SETTLE_S = 3_600.0  # simulated time after the last window for queues to drain
+MAX_LATE_WALL_S = 1.0  # p99 dispatch lateness beyond which the generator is saturated
 
 
 @dataclass
@@ -571,7 +572,14 @@ def judge(result: RunResult) -> dict[str, tuple[bool, str]]:
     t = result.scenario.thresholds
     p99 = percentile(result.timeline.upload_latencies(), 99)
     v = result.verdict
+    late_wall_s = percentile([float(x) for x in result.timeline.all_late()], 99) / 1000 / (
+        result.scenario.speed)
     return {
+        # an open model is only honest while the generator keeps its schedule: if it
+        # falls behind, latencies measure the client, not the server
+        "load_generator_keeps_up": (late_wall_s <= MAX_LATE_WALL_S,
+                                    f"p99 dispatch {late_wall_s * 1000:.0f} ms late (wall; "
+                                    f"limit {MAX_LATE_WALL_S * 1000:.0f} ms)"),
         "p99_upload_latency_ms": (p99 <= t.p99_upload_latency_ms,
                                   f"{p99:.1f} ms (limit {t.p99_upload_latency_ms:g})"),
         "max_anomalies": (v.anomaly_count <= t.max_anomalies,
