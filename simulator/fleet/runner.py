@@ -41,7 +41,7 @@ from simulator.checks.invariants import Ledger, check_all
 from simulator.checks.ledgers import Example, Generated, Verdict, group_arrivals, reconcile
 from simulator.clock import parse_instant
 from simulator.drivers.blocking import connect, run
-from simulator.drivers.network import HttpxTransport, Transport, run_async
+from simulator.drivers.network import AiohttpTransport, Transport, run_async
 from simulator.faults.network import NetworkFaults
 from simulator.fleet import storm
 from simulator.fleet.clock import SimClock
@@ -110,7 +110,7 @@ class RunResult:
 class _Measured:
     """The innermost transport: the real request, timed."""
 
-    def __init__(self, inner: HttpxTransport, clock: SimClock, timeline: Timeline) -> None:
+    def __init__(self, inner: Transport, clock: SimClock, timeline: Timeline) -> None:
         self.inner, self.clock, self.timeline = inner, clock, timeline
         self.count = 0
 
@@ -386,8 +386,8 @@ class FleetRun:
     async def run(self) -> RunResult:
         s = self.scenario
         self.errors: list[str] = []
-        raw = HttpxTransport(self.stack.url, timeout_s=s.network.timeout_s,
-                             max_connections=min(self.max_in_flight, 500))
+        raw = AiohttpTransport(self.stack.url, timeout_s=s.network.timeout_s,
+                               max_connections=min(self.max_in_flight, 500))
         began = time.monotonic()
         try:
             generator = self._fleet()
