@@ -101,6 +101,7 @@ class RunResult:
     sim_s: float
     pot_divergence: int
     thresholds: dict[str, tuple[bool, str]]
+    active_wall_s: float = 0.0  # from the first event to the end (no set-up)
 
     @property
     def passed(self) -> bool:
@@ -396,6 +397,7 @@ class FleetRun:
                    for p in range(s.fleet.phones)]
             secrets = await self._register(ids, raw)
             self.clock = SimClock(self.start_ms, s.speed)
+            active_from = time.monotonic()
             self.stack.sync_clock(self.start_ms, s.speed)
             faults = NetworkFaults(s.seed, s.network, s.faults, self.clock, self.start_ms)
             measured = _Measured(raw, self.clock, self.timeline)
@@ -472,7 +474,8 @@ class FleetRun:
         for error in self.errors[:1]:
             verdict.add("runner error", Example(None, None, error), len(self.errors))
         result = RunResult(s, verdict, self.timeline, measured.count,
-                           vars(faults.counts), wall, sim_s, divergence, {})
+                           vars(faults.counts), wall, sim_s, divergence, {},
+                           time.monotonic() - active_from)
         result.thresholds.update(judge(result))
         if self._own_dir:
             shutil.rmtree(self.workdir, ignore_errors=True)
