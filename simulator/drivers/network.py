@@ -9,6 +9,7 @@ is opened when the operation first needs it and closed when it ends (the Kotlin 
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -56,10 +57,11 @@ def _sql(conn: sqlite3.Connection, effect: Sql) -> list[tuple[Any, ...]]:
 
 
 async def run_async(path: str | Path, transport: Transport, operation: NetOperation[T],
-                    busy_timeout_s: float = 2.5) -> T:
-    """Run a network operation: SQL on `path` (opened on first use), HTTP on
-    `transport`. SQLite calls run on the event loop: each is short, and a phone's file is
-    its own, so the only lock waits are the two sides of one phone."""
+                    busy_timeout_s: float = 2.5, journal_mode: str | None = None) -> T:
+    """Run a network operation: SQL on `path` (opened on first use, asking for
+    `journal_mode` as the side's own open does), HTTP on `transport`. SQLite calls run
+    on the event loop: each is short, and a phone's file is its own, so the only lock
+    waits are the two sides of one phone."""
     step = _Step(operation)
     conn: sqlite3.Connection | None = None
     try:
@@ -68,6 +70,9 @@ async def run_async(path: str | Path, transport: Transport, operation: NetOperat
             if isinstance(effect, Sql):
                 if conn is None:
                     conn = connect(path, timeout_s=busy_timeout_s)
+                    if journal_mode:  # refused while another connection holds the file:
+                        with contextlib.suppress(sqlite3.OperationalError):  # Android goes on
+                            conn.execute(f"PRAGMA journal_mode = {journal_mode}").fetchall()
                 try:
                     rows = _sql(conn, effect)
                 except sqlite3.Error as exc:

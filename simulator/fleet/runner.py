@@ -214,7 +214,8 @@ class FleetRun:
         phone.retries += 1
         jitter = self._jitter(phone.index, phone.retries)
         outcome = await run_async(phone.db, phone.transport, upload_batch(
-            envelope, c, phone.creds, now, jitter, self.profile, self.policy))
+            envelope, c, phone.creds, now, jitter, self.profile, self.policy),
+            journal_mode=self.profile.kotlin_journal_mode)
         self._record(phone, batch_id, outcome, now, c)
         if outcome.result in ("queued", "overflow"):
             self._want_drain(phone, now + backoff_ms(0, jitter, self.policy))
@@ -226,10 +227,11 @@ class FleetRun:
     async def _pot(self, phone: Phone, batch_id: str, now: int) -> None:
         """DailyPotService after a delivered upload: send what is pending, then record."""
         assert phone.db is not None
+        flutter = self.profile.flutter_journal_mode
         await run_async(phone.db, phone.transport, potsync.flush_pending(
-            phone.user_id, phone.creds, now, self.profile))
+            phone.user_id, phone.creds, now, self.profile), journal_mode=flutter)
         sync = await run_async(phone.db, phone.transport, potsync.record_upload(
-            phone.user_id, batch_id, phone.creds, now, self.profile))
+            phone.user_id, batch_id, phone.creds, now, self.profile), journal_mode=flutter)
         self.timeline.pot(now, phone.index, sync)
 
     def _schedule_claims(self, phones: list[Phone]) -> None:
@@ -254,7 +256,8 @@ class FleetRun:
             return
         day = time.strftime("%Y-%m-%d", time.gmtime(now / 1000))
         result = await run_async(phone.db, phone.transport, potsync.claim(
-            phone.user_id, f"{phone.device_id}-{day}", phone.creds, now, self.profile))
+            phone.user_id, f"{phone.device_id}-{day}", phone.creds, now, self.profile),
+            journal_mode=self.profile.flutter_journal_mode)
         phone.claims[day] = result
         if self.trace is not None:
             self.trace.event(now, phone.index, "claim", outcome=result)
@@ -283,7 +286,8 @@ class FleetRun:
             built[batch_id] = self._contribution(phone, batch_id, envelope)
             return built[batch_id]
         done = await run_async(phone.db, phone.transport, drain_queue(
-            phone.creds, now, jitters, self.profile, contribution_of, self.policy))
+            phone.creds, now, jitters, self.profile, contribution_of, self.policy),
+            journal_mode=self.profile.kotlin_journal_mode)
         for batch_id, outcome in done:
             self._record(phone, batch_id, outcome, now, built.get(batch_id))
             if outcome.result == "saved":
@@ -407,6 +411,7 @@ class FleetRun:
             for phone in phones[:s.full_phones]:
                 phone.db = self.workdir / f"phone-{phone.index:06d}.db"
                 conn = connect(phone.db)
+                run(conn, app.open_connection(self.profile.flutter_journal_mode, 0))
                 run(conn, schema.open_schema(self.profile.schema_version))
                 conn.close()
             self._schedule_storms(phones[:s.full_phones])
