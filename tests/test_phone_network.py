@@ -167,3 +167,36 @@ def test_an_offline_claim_is_queued_with_versioning_and_sent_later(tmp_path: Pat
     assert ("Idempotency-Key", "c-1") in sent[0].headers
     assert rows(conn, f"SELECT COUNT(*) FROM app_state WHERE key = "
                       f"'{potsync.PENDING_CLAIM_KEY}'") == [(0,)]
+
+
+def test_an_app_killed_mid_operation_keeps_only_what_was_committed(tmp_path: Path) -> None:
+    """run_async's kill: v2's two-step completion tears, v3's transaction rolls back."""
+    import asyncio
+
+    from simulator.checks.invariants import check_queue
+    from simulator.drivers.network import AppKilled, run_async
+    from simulator.phone.uploader import drain_queue
+
+    sent: list[Http] = []
+
+    async def backend(request: Http) -> HttpResponse:
+        sent.append(request)
+        return HttpResponse(201, b"{}")
+
+    for profile, torn in ((V2, True), (V3, False)):
+        conn = phone(tmp_path, profile)
+        run(conn, app.enqueue_upload("b1", "{}", NOW))
+        # effects of the drain: SELECT due, POST, [BEGIN,] INSERT, ... : die after INSERT
+        kill = 3 if profile is V2 else 4
+        with pytest.raises(AppKilled):
+            asyncio.run(run_async(tmp_path / f"{profile.name}.db", backend, drain_queue(
+                CREDS, NOW + 10**9, [0.5], profile, lambda b, e: contribution(1)),
+                kill_after=kill))
+        assert [a.kind for a in check_queue(conn)] == (["torn operation"] if torn else [])
+        assert rows(conn, "SELECT COUNT(*) FROM upload_queue") == [(1,)]  # still queued
+        conn.close()
+    sent.clear()
+    with pytest.raises(AppKilled):
+        asyncio.run(run_async(tmp_path / "v3.db", backend, upload_batch(
+            b"{}", contribution(2), CREDS, NOW, 0.5, V3), kill_after=0))
+    assert sent == []  # killed before the request: the batch existed only in memory

@@ -13,7 +13,8 @@ backend), pending (still queued on the phone at the end), refused (a permanent 4
 backend said why), overflow (dropped from a full queue), not sent (the load generator
 could not send it in time), and *missing*: none of these, an anomaly. Other anomalies:
 *lost acknowledged upload* (the phone saw 2xx, the backend has no row), *duplicate
-upload* (more than one row for a batch), the phone-store invariants of each fully
+upload* (more than one row for a batch), *lost to an app kill* (the app died while the
+batch existed only in memory), the phone-store invariants of each fully
 simulated phone (R1-R5, corruption), and *pot divergence* (the phone's cached daily pot
 disagrees with the backend's for the same day). Reordering (a later seq stored before an
 earlier one of the same device) is counted, not an anomaly: retries reorder by design.
@@ -85,7 +86,7 @@ def reconcile(generated: list[Generated], final: dict[str, str], acknowledged: s
               backend_rows: dict[str, int], arrival: dict[str, list[tuple[int, int]]],
               refused_reasons: dict[str, str]) -> Verdict:
     """Ledgers 1-3 for uploads. `final`: each batch id's last outcome on its phone
-    (saved, dropped_save, queued, refused, overflow, not_sent); `acknowledged`: batch ids
+    (saved, dropped_save, queued, refused, overflow, not_sent, killed); `acknowledged`: batch ids
     the phone saw a 2xx for; `backend_rows`: rows per batch id; `arrival`: per device
     hash, (arrival order, seq) of the stored rows; `refused_reasons`: batch id -> error."""
     verdict = Verdict(generated=len(generated))
@@ -104,6 +105,11 @@ def reconcile(generated: list[Generated], final: dict[str, str], acknowledged: s
             verdict.buckets["lost"] += 1
         elif outcome == "queued":
             verdict.buckets["pending"] += 1
+        elif outcome == "killed":  # built in memory, killed before it was sent or queued
+            verdict.add("lost to an app kill", Example(
+                g.phone, g.due_ms, f"batch {g.batch_id} (seq {g.seq}): the app was killed "
+                                   "before the upload was sent or queued"))
+            verdict.buckets["killed"] += 1
         elif outcome in ("refused", "overflow", "not_sent"):
             verdict.buckets[outcome] += 1
             if outcome == "refused":

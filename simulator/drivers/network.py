@@ -56,16 +56,30 @@ def _sql(conn: sqlite3.Connection, effect: Sql) -> list[tuple[Any, ...]]:
     return conn.execute(effect.statement, effect.params).fetchall()
 
 
+class AppKilled(Exception):
+    """The app was killed in the middle of an operation (a fault, `kill_after`)."""
+
+
 async def run_async(path: str | Path, transport: Transport, operation: NetOperation[T],
-                    busy_timeout_s: float = 2.5, journal_mode: str | None = None) -> T:
+                    busy_timeout_s: float = 2.5, journal_mode: str | None = None,
+                    kill_after: int | None = None) -> T:
     """Run a network operation: SQL on `path` (opened on first use, asking for
     `journal_mode` as the side's own open does), HTTP on `transport`. SQLite calls run
     on the event loop: each is short, and a phone's file is its own, so the only lock
-    waits are the two sides of one phone."""
+    waits are the two sides of one phone.
+
+    `kill_after=k`: the app dies after k effects (SQL or HTTP): the operation never
+    resumes, its connection closes without COMMIT (SQLite rolls back what is open), and
+    AppKilled is raised. What was committed, and what the server got, stays."""
     step = _Step(operation)
     conn: sqlite3.Connection | None = None
+    done = 0
     try:
         while not step.done:
+            if kill_after is not None and done >= kill_after:
+                operation.close()
+                raise AppKilled(f"killed after {done} effects")
+            done += 1
             effect = step.pending
             if isinstance(effect, Sql):
                 if conn is None:

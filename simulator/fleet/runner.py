@@ -41,7 +41,7 @@ from simulator.checks.invariants import Ledger, check_all
 from simulator.checks.ledgers import Example, Generated, Verdict, group_arrivals, reconcile
 from simulator.clock import parse_instant
 from simulator.drivers.blocking import connect, run
-from simulator.drivers.network import AiohttpTransport, Transport, run_async
+from simulator.drivers.network import AiohttpTransport, AppKilled, Transport, run_async
 from simulator.faults.network import NetworkFaults
 from simulator.fleet import storm
 from simulator.fleet.clock import SimClock
@@ -86,6 +86,7 @@ class Phone:
     retries: int = 0
     offline_attempts: int = 0  # consecutive drains that found no network
     draining: bool = False  # one retry worker per phone, as WorkManager's unique work
+    operations: int = 0  # counter for the per-operation kill draw
 
 
 @dataclass
@@ -141,6 +142,7 @@ class FleetRun:
         self.trace = trace
         self.progress = progress
         self.timeline = Timeline(self.start_ms)
+        self.kills = 0
         self.final: dict[str, str] = {}
         self.acknowledged: set[str] = set()
         self.refused: dict[str, str] = {}
@@ -178,6 +180,19 @@ class FleetRun:
     def _schedule(self, at_ms: int, kind: str, data: Any) -> None:
         heapq.heappush(self.events, (at_ms, next(self._order), kind, data))
 
+    def _kill_after(self, phone: Phone) -> int | None:
+        """Whether this operation of `phone` is killed, and after how many effects."""
+        p = self.scenario.faults.app_kill_probability
+        phone.operations += 1
+        if not p or self._jitter(phone.index, 6_000_000 + 2 * phone.operations) >= p:
+            return None
+        return int(6 * self._jitter(phone.index, 6_000_001 + 2 * phone.operations))
+
+    def _killed(self, phone: Phone, now: int, what: str) -> None:
+        self.kills += 1
+        if self.trace is not None:
+            self.trace.event(now, phone.index, "killed", during=what)
+
     def _jitter(self, phone: int, k: int) -> float:
         return float(uniform_hash(self.scenario.seed, Stream.RUNTIME, np.int64(phone),
                                   np.int64(k)))
@@ -213,9 +228,20 @@ class FleetRun:
         c = self._contribution(phone, batch_id, envelope)
         phone.retries += 1
         jitter = self._jitter(phone.index, phone.retries)
-        outcome = await run_async(phone.db, phone.transport, upload_batch(
-            envelope, c, phone.creds, now, jitter, self.profile, self.policy),
-            journal_mode=self.profile.kotlin_journal_mode)
+        try:
+            outcome = await run_async(phone.db, phone.transport, upload_batch(
+                envelope, c, phone.creds, now, jitter, self.profile, self.policy),
+                journal_mode=self.profile.kotlin_journal_mode,
+                kill_after=self._kill_after(phone))
+        except AppKilled:
+            self._killed(phone, now, "upload")
+            if self._queued(phone.db, batch_id):  # killed after it was queued: it is there
+                self.final[batch_id] = "queued"
+                self._want_drain(phone, now + backoff_ms(0, jitter, self.policy))
+            else:
+                self.final.setdefault(batch_id, "killed")
+            self.timeline.outcome(now, batch_id, self.final[batch_id])
+            return
         self._record(phone, batch_id, outcome, now, c)
         if outcome.result in ("queued", "overflow"):
             self._want_drain(phone, now + backoff_ms(0, jitter, self.policy))
@@ -285,9 +311,14 @@ class FleetRun:
         def contribution_of(batch_id: str, envelope: bytes) -> app.Contribution:
             built[batch_id] = self._contribution(phone, batch_id, envelope)
             return built[batch_id]
-        done = await run_async(phone.db, phone.transport, drain_queue(
-            phone.creds, now, jitters, self.profile, contribution_of, self.policy),
-            journal_mode=self.profile.kotlin_journal_mode)
+        try:
+            done = await run_async(phone.db, phone.transport, drain_queue(
+                phone.creds, now, jitters, self.profile, contribution_of, self.policy),
+                journal_mode=self.profile.kotlin_journal_mode,
+                kill_after=self._kill_after(phone))
+        except AppKilled:
+            self._killed(phone, now, "retry worker")
+            done = []
         for batch_id, outcome in done:
             self._record(phone, batch_id, outcome, now, built.get(batch_id))
             if outcome.result == "saved":
@@ -304,6 +335,15 @@ class FleetRun:
         else:
             phone.offline_attempts = 0
         self._want_drain(phone, max(due, now + 1000))
+
+    @staticmethod
+    def _queued(db: Path, batch_id: str) -> bool:
+        conn = connect(db)
+        try:
+            return conn.execute("SELECT 1 FROM upload_queue WHERE id = ?",
+                                (batch_id,)).fetchone() is not None
+        finally:
+            conn.close()
 
     @staticmethod
     def _next_due(db: Path) -> int | None:
@@ -479,7 +519,8 @@ class FleetRun:
         for error in self.errors[:1]:
             verdict.add("runner error", Example(None, None, error), len(self.errors))
         result = RunResult(s, verdict, self.timeline, measured.count,
-                           vars(faults.counts), wall, sim_s, divergence, {},
+                           {**vars(faults.counts), "app_kills": self.kills}, wall, sim_s,
+                           divergence, {},
                            time.monotonic() - active_from)
         result.thresholds.update(judge(result))
         if self._own_dir:

@@ -81,6 +81,7 @@ class Faults(_Strict):
     server_errors: list[ServerErrors] = []
     restarts: list[Restart] = []
     dual_writer_storms_per_hour: Annotated[float, Meta(ge=0.0, le=120.0)] = 0.0
+    app_kill_probability: Probability = 0.0  # per operation of a fully simulated phone
 
 
 class Thresholds(_Strict):
