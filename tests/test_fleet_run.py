@@ -92,3 +92,27 @@ def test_ggsim_run_exit_codes(tmp_path: Path) -> None:
     summary = json.loads(done.stdout)
     assert summary["passed"] and summary["verdict"]["generated"] == 9
     assert Path(summary["trace"]).is_file()
+
+
+def test_tracking_sessions_follow_the_phones_day(database_url: str, tmp_path: Path) -> None:
+    import asyncio
+    import sqlite3
+
+    from simulator.fleet import stack as stacks
+    from simulator.fleet.runner import FleetRun
+
+    scenario = quick(profile="v2", fleet={"phones": 3, "full_phones": 3})
+    stack = stacks.embedded(scenario, database_url)
+    try:
+        result = asyncio.run(FleetRun(scenario, stack, workdir=tmp_path).run())
+    finally:
+        stack.stop()
+    assert result.passed, result.verdict.anomalies
+    for db in sorted(tmp_path.glob("phone-*.db")):
+        conn = sqlite3.connect(db)
+        sessions = conn.execute("SELECT started_at, stopped_at, duration_ms FROM "
+                                "tracking_sessions").fetchall()
+        conn.close()
+        assert sessions, db.name
+        assert all(stop is not None and duration == stop - start
+                   for start, stop, duration in sessions)

@@ -67,6 +67,7 @@ from simulator.sensors.imperfections import Imperfections
 
 WINDOW_MS = 300_000
 SETTLE_S = 3_600.0  # simulated time after the last window for queues to drain
+SESSION_GAP_MS = 10 * 60_000  # a longer gap between windows ends a tracking session
 MAX_LATE_WALL_S = 1.0  # p99 dispatch lateness beyond which the generator is saturated
 
 
@@ -87,6 +88,7 @@ class Phone:
     offline_attempts: int = 0  # consecutive drains that found no network
     draining: bool = False  # one retry worker per phone, as WorkManager's unique work
     operations: int = 0  # counter for the per-operation kill draw
+    last_due_ms: int | None = None  # the phone's previous window end (tracking sessions)
 
 
 @dataclass
@@ -427,6 +429,33 @@ class FleetRun:
                                             device_hash(phones[p].device_id),
                                             int(block.period_start_ms[i]), due))
             self._schedule(due, "upload", (phones[p], batch_id, bytes(line).rstrip(b"\n")))
+            self._track(phones[p], due)
+
+    def _track(self, phone: Phone, due: int) -> None:
+        """Tracking sessions follow the phone's day: a session starts before the first
+        window after a gap (the app was killed or the phone idle) and stops after the
+        last window before it."""
+        if phone.db is None:
+            return
+        if phone.last_due_ms is None or due - phone.last_due_ms > SESSION_GAP_MS:
+            if phone.last_due_ms is not None:
+                self._schedule(phone.last_due_ms + 1, "session_stop", phone)
+            self._schedule(due - 1, "session_start", phone)
+        phone.last_due_ms = due
+
+    async def _session(self, phone: Phone, start: bool) -> None:
+        assert phone.db is not None
+        now = self.clock.now_ms()
+        if start:
+            await run_async(phone.db, phone.transport, app.start_tracking_session(
+                now, self.profile, phone.user_id), journal_mode=self.profile.flutter_journal_mode)
+            return
+        stopped = await run_async(phone.db, phone.transport, app.stop_tracking_session(
+            now, self.profile, "idle", phone.user_id),
+            journal_mode=self.profile.flutter_journal_mode)
+        phone.ledger.stops.append(stopped)
+        if self.trace is not None:
+            self.trace.event(now, phone.index, "session_stop", session=stopped)
 
     async def run(self) -> RunResult:
         s = self.scenario
@@ -466,6 +495,10 @@ class FleetRun:
                                                hours[loaded] * 3_600_000):
                     self._load_hour(generator, hours[loaded], phones)
                     loaded += 1
+                    if loaded == len(hours):  # the day's last sessions end after their window
+                        for phone in phones:
+                            if phone.db is not None and phone.last_due_ms is not None:
+                                self._schedule(phone.last_due_ms + 1, "session_stop", phone)
                 if not self.events:
                     if not self.in_flight:
                         break  # everything generated was sent and answered
@@ -506,6 +539,8 @@ class FleetRun:
                     self._storm(*data)
                 elif kind == "claim":
                     self._spawn(self._claim(data))
+                elif kind in ("session_start", "session_stop"):
+                    self._spawn(self._session(data, kind == "session_start"))
             if self.in_flight:
                 await asyncio.wait(self.in_flight, timeout=s.network.timeout_s * 3 + 30)
             for task in list(self.in_flight):
