@@ -19,16 +19,17 @@ def test_a_clean_run_is_all_delivered() -> None:
 
 
 def test_every_batch_lands_in_one_bucket_and_unexplained_ones_are_anomalies() -> None:
-    gen = batches(7)
+    gen = batches(9)
     final = {"b0": "saved", "b1": "saved", "b2": "queued", "b3": "refused", "b4": "overflow",
-             "b5": "saved"}  # b6: never sent
+             "b5": "saved", "b6": "not_sent", "b7": "killed"}  # b8: no outcome at all
     acknowledged = {"b0", "b1", "b5"}
     backend = {"b0": 1, "b1": 3}  # b1 stored three times; b5 acknowledged but not stored
     verdict = reconcile(gen, final, acknowledged, backend, {}, {"b3": "http 422"})
     assert verdict.buckets == {"delivered": 2, "pending": 1, "refused": 1, "overflow": 1,
-                               "lost": 1, "not_sent": 1}
-    assert sum(verdict.buckets.values()) == verdict.generated == 7
-    assert verdict.anomalies == {"duplicate upload": 2, "lost acknowledged upload": 1}
+                               "lost": 1, "not_sent": 1, "killed": 1, "missing": 1}
+    assert sum(verdict.buckets.values()) == verdict.generated == 9
+    assert verdict.anomalies == {"duplicate upload": 2, "lost acknowledged upload": 1,
+                                 "lost to an app kill": 1, "missing upload": 1}
     assert "b5" in verdict.examples["lost acknowledged upload"].detail
     assert verdict.refused_reasons == {"http 422": 1}
 

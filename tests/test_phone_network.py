@@ -94,10 +94,11 @@ def test_the_queue_is_bounded_and_drops_the_oldest(tmp_path: Path) -> None:
     conn = phone(tmp_path, V2)
     policy = QueuePolicy(max_entries=2)
     respond, _ = script(*[HttpResponse(500)] * 3)
-    results = [run_blocking(conn, respond, upload_batch(b"{}", contribution(i), CREDS,
-                                                        NOW + i, 0.0, V2, policy)).result
-               for i in range(3)]
-    assert results == ["queued", "queued", "overflow"]
+    outcomes = [run_blocking(conn, respond, upload_batch(b"{}", contribution(i), CREDS,
+                                                         NOW + i, 0.0, V2, policy))
+                for i in range(3)]
+    assert [o.result for o in outcomes] == ["queued", "queued", "queued"]
+    assert [o.evicted for o in outcomes] == [None, None, "b0"]
     assert [r[0] for r in rows(conn, "SELECT id FROM upload_queue ORDER BY id")] == ["b1", "b2"]
 
 

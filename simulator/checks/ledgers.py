@@ -11,7 +11,8 @@ Ledgers:
 Accounting (every generated batch lands in exactly one bucket): delivered (in the
 backend), pending (still queued on the phone at the end), refused (a permanent 4xx: the
 backend said why), overflow (dropped from a full queue), not sent (the load generator
-could not send it in time), and *missing*: none of these, an anomaly. Other anomalies:
+could not send it in time), gave up (an upload-only phone's in-memory retries ran out),
+and *missing*: none of these, an anomaly. Other anomalies:
 *lost acknowledged upload* (the phone saw 2xx, the backend has no row), *duplicate
 upload* (more than one row for a batch), *lost to an app kill* (the app died while the
 batch existed only in memory), the phone-store invariants of each fully
@@ -86,13 +87,14 @@ def reconcile(generated: list[Generated], final: dict[str, str], acknowledged: s
               backend_rows: dict[str, int], arrival: dict[str, list[tuple[int, int]]],
               refused_reasons: dict[str, str]) -> Verdict:
     """Ledgers 1-3 for uploads. `final`: each batch id's last outcome on its phone
-    (saved, dropped_save, queued, refused, overflow, not_sent, killed); `acknowledged`: batch ids
-    the phone saw a 2xx for; `backend_rows`: rows per batch id; `arrival`: per device
-    hash, (arrival order, seq) of the stored rows; `refused_reasons`: batch id -> error."""
+    (saved, dropped_save, queued, refused, overflow, not_sent, gave_up, killed; none at
+    all is *missing*); `acknowledged`: batch ids the phone saw a 2xx for;
+    `backend_rows`: rows per batch id; `arrival`: per device hash, (arrival order, seq)
+    of the stored rows; `refused_reasons`: batch id -> error."""
     verdict = Verdict(generated=len(generated))
     for g in generated:
         rows = backend_rows.get(g.batch_id, 0)
-        outcome = final.get(g.batch_id, "not_sent")
+        outcome = final.get(g.batch_id, "unknown")  # no outcome at all: missing
         if rows > 1:
             verdict.add("duplicate upload", Example(g.phone, g.due_ms,
                         f"batch {g.batch_id} (seq {g.seq}) stored {rows} times"), rows - 1)
@@ -110,7 +112,7 @@ def reconcile(generated: list[Generated], final: dict[str, str], acknowledged: s
                 g.phone, g.due_ms, f"batch {g.batch_id} (seq {g.seq}): the app was killed "
                                    "before the upload was sent or queued"))
             verdict.buckets["killed"] += 1
-        elif outcome in ("refused", "overflow", "not_sent"):
+        elif outcome in ("refused", "overflow", "not_sent", "gave_up"):
             verdict.buckets[outcome] += 1
             if outcome == "refused":
                 verdict.refused_reasons[refused_reasons.get(g.batch_id, "?")] += 1

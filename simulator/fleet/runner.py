@@ -88,6 +88,7 @@ class Phone:
     offline_attempts: int = 0  # consecutive drains that found no network
     draining: bool = False  # one retry worker per phone, as WorkManager's unique work
     operations: int = 0  # counter for the per-operation kill draw
+    drains: int = 0  # retry-worker runs (keys their jitter: seeded, not timed)
     last_due_ms: int | None = None  # the phone's previous window end (tracking sessions)
 
 
@@ -211,6 +212,9 @@ class FleetRun:
                 c: app.Contribution | None) -> None:
         self.final[batch_id] = outcome.result
         self.timeline.outcome(now, batch_id, outcome.result)
+        if outcome.evicted is not None:  # the queue was full: its oldest entry is gone
+            self.final[outcome.evicted] = "overflow"
+            self.timeline.outcome(now, outcome.evicted, "overflow")
         if outcome.result in ("saved", "dropped_save"):
             self.acknowledged.add(batch_id)
             if c is not None:
@@ -245,7 +249,7 @@ class FleetRun:
             self.timeline.outcome(now, batch_id, self.final[batch_id])
             return
         self._record(phone, batch_id, outcome, now, c)
-        if outcome.result in ("queued", "overflow"):
+        if outcome.result == "queued":
             self._want_drain(phone, now + backoff_ms(0, jitter, self.policy))
         if outcome.result == "saved":
             if phone.drain_due_ms is not None and phone.drain_due_ms > now + 60_000:
@@ -297,8 +301,6 @@ class FleetRun:
 
     async def _drain(self, phone: Phone) -> None:
         assert phone.db is not None
-        phone.drain_due_ms = None
-        phone.draining = True
         try:
             await self._drain_once(phone)
         finally:
@@ -307,24 +309,34 @@ class FleetRun:
     async def _drain_once(self, phone: Phone) -> None:
         assert phone.db is not None
         now = self.clock.now_ms()
-        jitters = [self._jitter(phone.index, 1_000_000 + now // 1000 + i) for i in range(4)]
+        phone.drains += 1
+        jitters = [self._jitter(phone.index, 1_000_000 + 8 * phone.drains + i)
+                   for i in range(4)]
         built: dict[str, app.Contribution] = {}
 
         def contribution_of(batch_id: str, envelope: bytes) -> app.Contribution:
             built[batch_id] = self._contribution(phone, batch_id, envelope)
             return built[batch_id]
+        done: list[tuple[str, UploadOutcome]] = []
         try:
-            done = await run_async(phone.db, phone.transport, drain_queue(
-                phone.creds, now, jitters, self.profile, contribution_of, self.policy),
+            await run_async(phone.db, phone.transport, drain_queue(
+                phone.creds, now, jitters, self.profile, contribution_of, self.policy, done),
                 journal_mode=self.profile.kotlin_journal_mode,
                 kill_after=self._kill_after(phone))
         except AppKilled:
-            self._killed(phone, now, "retry worker")
-            done = []
+            self._killed(phone, now, "retry worker")  # what finished before it counts
         for batch_id, outcome in done:
             self._record(phone, batch_id, outcome, now, built.get(batch_id))
-            if outcome.result == "saved":
-                await self._pot(phone, batch_id, now)
+        try:
+            for batch_id, outcome in done:
+                if outcome.result == "saved":
+                    await self._pot(phone, batch_id, now)
+        finally:
+            self._reschedule_drain(phone, done, now, jitters[0])
+
+    def _reschedule_drain(self, phone: Phone, done: list[tuple[str, UploadOutcome]],
+                          now: int, jitter: float) -> None:
+        assert phone.db is not None
         due = self._next_due(phone.db)  # on the loop: a thread would race the loop for locks
         if due is None:
             phone.offline_attempts = 0
@@ -333,7 +345,7 @@ class FleetRun:
             # no network: like WorkManager with a network constraint, the worker waits for
             # connectivity (probed with its own backoff), not for each entry's due time
             phone.offline_attempts += 1
-            due = now + backoff_ms(phone.offline_attempts, jitters[0], self.policy)
+            due = now + backoff_ms(phone.offline_attempts, jitter, self.policy)
         else:
             phone.offline_attempts = 0
         self._want_drain(phone, max(due, now + 1000))
@@ -375,7 +387,7 @@ class FleetRun:
                               self.policy)
             self._schedule(now + wait, "retry", (phone, batch_id, envelope, attempt + 1))
         else:
-            outcome = UploadOutcome("refused" if not retry else "queued", status, error)
+            outcome = UploadOutcome("refused" if not retry else "gave_up", status, error)
         self._record(phone, batch_id, outcome, now, None)
 
     def _schedule_storms(self, phones: list[Phone]) -> None:
@@ -506,10 +518,11 @@ class FleetRun:
                     continue
                 if self.events[0][0] > settle_end:
                     break
+                delay = self.clock.wall_delay_s(self.events[0][0])
+                if delay > 0:  # in slices: an event scheduled meanwhile may come first
+                    await asyncio.sleep(min(delay, 0.05))
+                    continue
                 at_ms, _, kind, data = heapq.heappop(self.events)
-                delay = self.clock.wall_delay_s(at_ms)
-                if delay > 0:
-                    await asyncio.sleep(delay)
                 if self.progress is not None:
                     self.progress(min(1.0, (at_ms - self.start_ms) /
                                       (self.end_ms - self.start_ms)), kind)
@@ -519,10 +532,9 @@ class FleetRun:
                                                    s.speed))
                     continue
                 self.timeline.dispatched(at_ms, max(0, self.clock.now_ms() - at_ms))
-                if len(self.in_flight) >= self.max_in_flight:
-                    if kind == "upload":
-                        self.final[data[1]] = "not_sent"
-                        self.timeline.outcome(at_ms, data[1], "not_sent")
+                if kind in ("upload", "retry") and len(self.in_flight) >= self.max_in_flight:
+                    self.final[data[1]] = "not_sent"  # the generator could not send it
+                    self.timeline.outcome(at_ms, data[1], "not_sent")
                     continue
                 if kind == "upload":
                     phone, batch_id, envelope = data
@@ -531,12 +543,15 @@ class FleetRun:
                 elif kind == "retry":
                     self._spawn(self._light_upload(*data))
                 elif kind == "drain" and data.drain_due_ms == at_ms:  # else superseded
-                    if data.draining:  # the running worker reschedules when it ends
-                        data.drain_due_ms = None
-                    else:
+                    data.drain_due_ms = None
+                    if not data.draining:  # a running worker reschedules when it ends
+                        data.draining = True  # now, not when the task starts
                         self._spawn(self._drain(data))
                 elif kind == "storm":
-                    self._storm(*data)
+                    try:
+                        self._storm(*data)
+                    except Exception as exc:  # reported, the run goes on
+                        self.errors.append(f"storm: {exc!r}")
                 elif kind == "claim":
                     self._spawn(self._claim(data))
                 elif kind in ("session_start", "session_stop"):

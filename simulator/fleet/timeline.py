@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-QUEUED = frozenset({"queued", "overflow"})
+QUEUED = frozenset({"queued"})
 
 
 @dataclass

@@ -142,7 +142,9 @@ def reconcile(user_id: str, creds: Credentials, now_ms: int,
 def claim(user_id: str, claim_id: str, creds: Credentials, now_ms: int,
           profile: FixProfile) -> NetOperation[str]:
     """Claim today's pot: "claimed", "refused" (locked or already claimed: the backend's
-    state is cached), "queued" (offline, pot_versioning) or "failed"."""
+    state is cached), "queued" (no answer, pot_versioning), "failed" (no network, as
+    shipped: the claim is lost) or "error" (another failure, as shipped: the app shows
+    it; the backend may or may not have the claim)."""
     response = yield from _request("POST", "/daily-pot/claim", creds, key=claim_id)
     if isinstance(response, HttpResponse):
         if response.status == 200:
@@ -157,7 +159,8 @@ def claim(user_id: str, claim_id: str, creds: Credentials, now_ms: int,
         yield from app.set_state(PENDING_CLAIM_KEY, claim_id, now_ms)
         yield from _set_state(now_ms, "pending")
         return "queued"
-    return "failed"
+    offline = isinstance(response, NetworkError) and response.kind == "offline"
+    return "failed" if offline else "error"
 
 
 def flush_pending(user_id: str, creds: Credentials, now_ms: int,

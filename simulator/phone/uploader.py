@@ -57,13 +57,14 @@ class Credentials:
 @dataclass(frozen=True)
 class UploadOutcome:
     """What happened to one envelope: "saved", "dropped_save" (acknowledged, but the
-    local insert returned -1), "queued", "refused" (permanent 4xx), "overflow" (queued,
-    and an older entry was dropped to make room), with the HTTP status or error."""
+    local insert returned -1), "queued", "refused" (permanent 4xx), with the HTTP status
+    or error; `evicted` names an older queued batch dropped to make room (review C2)."""
 
     result: str
     status: int | None = None
     error: str | None = None
     replayed: bool = False
+    evicted: str | None = None
 
 
 def backoff_ms(retry_count: int, jitter: float, policy: QueuePolicy) -> int:
@@ -106,18 +107,19 @@ def _save(c: app.Contribution, profile: FixProfile) -> NetOperation[bool]:
 
 
 def _enqueue(batch_id: str, envelope: bytes, now_ms: int, error: str, jitter: float,
-             policy: QueuePolicy) -> NetOperation[bool]:
-    """Queue an envelope; True if an older entry had to be dropped for room."""
+             policy: QueuePolicy) -> NetOperation[str | None]:
+    """Queue an envelope; returns the id of an older entry dropped for room, if any."""
     rows = yield Sql("SELECT COUNT(*) FROM upload_queue")
-    overflow = int(rows[0][0]) >= policy.max_entries
-    if overflow:
-        yield Sql("DELETE FROM upload_queue WHERE id = (SELECT id FROM upload_queue "
-                  "ORDER BY created_at, id LIMIT 1)")
+    evicted = None
+    if int(rows[0][0]) >= policy.max_entries:
+        oldest = yield Sql("SELECT id FROM upload_queue ORDER BY created_at, id LIMIT 1")
+        evicted = str(oldest[0][0])
+        yield Sql("DELETE FROM upload_queue WHERE id = ?", (evicted,))
     yield Sql("INSERT OR IGNORE INTO upload_queue (id, payload, created_at, retry_count, "
               "last_error, next_retry_at) VALUES (?, ?, ?, 0, ?, ?)",
               (batch_id, envelope.decode(), now_ms, error,
                now_ms + backoff_ms(0, jitter, policy)))
-    return overflow
+    return evicted
 
 
 def upload_batch(envelope: bytes, c: app.Contribution, creds: Credentials, now_ms: int,
@@ -133,18 +135,20 @@ def upload_batch(envelope: bytes, c: app.Contribution, creds: Credentials, now_m
     status = outcome.status if isinstance(outcome, HttpResponse) else None
     if not _retryable(outcome):
         return UploadOutcome("refused", status, error)
-    overflow = yield from _enqueue(c.id, envelope, now_ms, error, jitter, policy)
-    return UploadOutcome("overflow" if overflow else "queued", status, error)
+    evicted = yield from _enqueue(c.id, envelope, now_ms, error, jitter, policy)
+    return UploadOutcome("queued", status, error, evicted=evicted)
 
 
 def drain_queue(creds: Credentials, now_ms: int, jitters: list[float], profile: FixProfile,
-                contribution_of: Any, policy: QueuePolicy = QueuePolicy()
+                contribution_of: Any, policy: QueuePolicy = QueuePolicy(),
+                done: list[tuple[str, UploadOutcome]] | None = None
                 ) -> NetOperation[list[tuple[str, UploadOutcome]]]:
     """Re-send due entries (oldest first, at most `batch_per_drain`, one payload in
     memory at a time); `contribution_of(batch_id, envelope)` rebuilds the contribution
     to save. Stops at the first network error (the phone is offline: try later).
-    Returns (batch id, outcome) per entry tried."""
-    done: list[tuple[str, UploadOutcome]] = []
+    Returns (batch id, outcome) per entry tried, appended to `done` as each finishes
+    (so a caller whose app is killed mid-drain still knows what was committed)."""
+    done = [] if done is None else done
     for i in range(policy.batch_per_drain):
         rows = yield Sql("SELECT id, payload, retry_count FROM upload_queue WHERE "
                          "next_retry_at <= ? ORDER BY next_retry_at, id LIMIT 1", (now_ms,))
