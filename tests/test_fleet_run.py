@@ -116,3 +116,16 @@ def test_tracking_sessions_follow_the_phones_day(database_url: str, tmp_path: Pa
         assert sessions, db.name
         assert all(stop is not None and duration == stop - start
                    for start, stop, duration in sessions)
+
+
+def test_the_same_seed_gives_the_same_faults_and_verdict(tmp_path: Path) -> None:
+    """Fault draws are keyed by request identity and attempt, not by timing."""
+    lossy = quick(profile="v3", network={"loss_probability": 0.3},
+                  faults={"app_kill_probability": 0.2, "server_errors": [
+                      {"at_s": 300, "duration_s": 300, "probability": 0.5}]})
+    first, _ = run_scenario(lossy, report=tmp_path / "a")
+    second, _ = run_scenario(lossy, report=tmp_path / "b")
+    assert first.faults["lost_responses"] > 0 and first.faults["app_kills"] > 0
+    assert first.verdict.as_json() == second.verdict.as_json()
+    assert {k: v for k, v in first.faults.items() if k != "server_errors"} == {
+        k: v for k, v in second.faults.items() if k != "server_errors"}

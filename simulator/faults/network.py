@@ -1,7 +1,9 @@
 """Network faults between a phone and the backend, as a `Transport` wrapper.
 
-Per request of phone p (its k-th), drawn from the scenario seed by counter (`uniform_hash`
-over (p, k)), so a phone's faults do not depend on what other phones do:
+Per request of phone p, drawn from the scenario seed by counter (`uniform_hash` over p
+and the request's key: its idempotency key, or its path and body, with the attempt
+number), so a phone's faults depend neither on other phones nor on the order in which
+its own concurrent requests happen to go out:
 - offline: during an `Offline` window, the phones it covers (a seeded share) get
   `NetworkError("offline")` at once, nothing is sent;
 - server errors: during a `ServerErrors` window, a request answers `status` with the
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import zlib
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -106,11 +109,18 @@ class PhoneTransport:
     model: NetworkFaults
     inner: Transport
     phone: int
-    requests: int = 0
+    attempts: dict[str, int] = field(default_factory=dict)
+
+    def _key(self, request: Http) -> int:
+        """A counter for the fault draws: stable per (request identity, attempt)."""
+        identity = dict(request.headers).get("Idempotency-Key") or (
+            f"{request.method} {request.path} {zlib.crc32(request.body)}")
+        attempt = self.attempts.get(identity, 0)
+        self.attempts[identity] = attempt + 1
+        return (zlib.crc32(identity.encode()) << 12) + min(attempt, 4095)
 
     async def __call__(self, request: Http) -> HttpResponse:
-        m, k = self.model, self.requests
-        self.requests += 1
+        m, k = self.model, self._key(request)
         now = m.clock.now_ms()
         if m.offline(self.phone, now):
             m.counts.offline += 1

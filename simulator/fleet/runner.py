@@ -25,6 +25,7 @@ import itertools
 import shutil
 import tempfile
 import time
+import zlib
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -87,7 +88,6 @@ class Phone:
     retries: int = 0
     offline_attempts: int = 0  # consecutive drains that found no network
     draining: bool = False  # one retry worker per phone, as WorkManager's unique work
-    operations: int = 0  # counter for the per-operation kill draw
     drains: int = 0  # retry-worker runs (keys their jitter: seeded, not timed)
     last_due_ms: int | None = None  # the phone's previous window end (tracking sessions)
 
@@ -183,13 +183,16 @@ class FleetRun:
     def _schedule(self, at_ms: int, kind: str, data: Any) -> None:
         heapq.heappush(self.events, (at_ms, next(self._order), kind, data))
 
-    def _kill_after(self, phone: Phone) -> int | None:
-        """Whether this operation of `phone` is killed, and after how many effects."""
+    def _kill_after(self, phone: Phone, key: str) -> int | None:
+        """Whether this operation of `phone` is killed, and after how many effects; keyed
+        by what the operation is (`key`), not by when it happens to run."""
         p = self.scenario.faults.app_kill_probability
-        phone.operations += 1
-        if not p or self._jitter(phone.index, 6_000_000 + 2 * phone.operations) >= p:
+        if not p:
             return None
-        return int(6 * self._jitter(phone.index, 6_000_001 + 2 * phone.operations))
+        k = zlib.crc32(key.encode()) << 1
+        if self._jitter(phone.index, 6_000_000 + k) >= p:
+            return None
+        return int(6 * self._jitter(phone.index, 6_000_001 + k))
 
     def _killed(self, phone: Phone, now: int, what: str) -> None:
         self.kills += 1
@@ -238,7 +241,7 @@ class FleetRun:
             outcome = await run_async(phone.db, phone.transport, upload_batch(
                 envelope, c, phone.creds, now, jitter, self.profile, self.policy),
                 journal_mode=self.profile.kotlin_journal_mode,
-                kill_after=self._kill_after(phone))
+                kill_after=self._kill_after(phone, f"upload {batch_id}"))
         except AppKilled:
             self._killed(phone, now, "upload")
             if self._queued(phone.db, batch_id):  # killed after it was queued: it is there
@@ -322,7 +325,7 @@ class FleetRun:
             await run_async(phone.db, phone.transport, drain_queue(
                 phone.creds, now, jitters, self.profile, contribution_of, self.policy, done),
                 journal_mode=self.profile.kotlin_journal_mode,
-                kill_after=self._kill_after(phone))
+                kill_after=self._kill_after(phone, f"drain {phone.drains}"))
         except AppKilled:
             self._killed(phone, now, "retry worker")  # what finished before it counts
         for batch_id, outcome in done:
