@@ -580,13 +580,37 @@ class FleetRun:
             shutil.rmtree(self.workdir, ignore_errors=True)
         return result
 
+    def _phone_ledger(self, phones: list[Phone]) -> dict[str, str]:
+        """Each batch's outcome as the phones' files say it at the end: for a fully
+        simulated phone, "pending" is what its upload_queue really holds, and a batch the
+        runner last saw queued but the queue no longer holds has "vanished"."""
+        final = dict(self.final)
+        full = {p.index for p in phones if p.db is not None}
+        queued: set[str] = set()
+        for phone in phones:
+            if phone.db is not None:
+                conn = connect(phone.db)
+                try:
+                    queued |= {r[0] for r in conn.execute("SELECT id FROM upload_queue")}
+                finally:
+                    conn.close()
+        for g in self.generated:
+            if g.phone not in full:
+                continue
+            if g.batch_id in queued:
+                final[g.batch_id] = "queued"
+            elif final.get(g.batch_id) == "queued":
+                final[g.batch_id] = "vanished"
+        return final
+
     async def _verdict(self, phones: list[Phone]) -> Verdict:
+        final = self._phone_ledger(phones)
         rows, arrivals = await self._backend_ledger()
         if rows is None:
             verdict = Verdict(generated=len(self.generated))
             verdict.buckets["unknown (no database to read)"] = len(self.generated)
         else:
-            verdict = reconcile(self.generated, self.final, self.acknowledged, rows,
+            verdict = reconcile(self.generated, final, self.acknowledged, rows,
                                 group_arrivals(arrivals), self.refused)
         pots = await self._backend_pots()
         for phone in phones:
