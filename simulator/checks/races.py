@@ -41,7 +41,7 @@ from simulator.drivers import interleave
 from simulator.drivers.blocking import connect, run
 from simulator.errors import UsageError
 from simulator.phone import app, schema
-from simulator.phone.effects import Cursor, Operation
+from simulator.phone.effects import Cursor, Operation, Sql
 from simulator.phone.profiles import FixProfile
 
 WRITERS = ("a", "b")
@@ -93,7 +93,7 @@ class StoreRaces(RuleBasedStateMachine):
         self.stepper = interleave.Stepper(
             [interleave.Writer(w, connect(path), _idle()) for w in WRITERS])
         self.observer = connect(path)
-        self.on_done: dict[int, Callable[[Cursor], None]] = {}
+        self.on_done: dict[int, Callable[[Cursor[Sql]], None]] = {}
         self.ledger = Ledger()
         self.clock = NOW
         self.serial = 0
@@ -108,7 +108,7 @@ class StoreRaces(RuleBasedStateMachine):
         return race in self.races and bool(self._idle_writers())
 
     def _begin(self, data: st.DataObject, name: str, operation: Operation[Any],
-               busy_timeout_ms: int, done: Callable[[Cursor], None]) -> None:
+               busy_timeout_ms: int, done: Callable[[Cursor[Sql]], None]) -> None:
         i = data.draw(st.sampled_from(self._idle_writers()), label="writer")
         self.clock += 1000
         self.serial += 1
@@ -125,7 +125,7 @@ class StoreRaces(RuleBasedStateMachine):
         side, operation = app.kotlin_side_save(c, self.profile)
         silent = side == app.KOTLIN  # Kotlin's own insert(): the upload was acknowledged
 
-        def done(cursor: Cursor) -> None:
+        def done(cursor: Cursor[Sql]) -> None:
             if silent:
                 self.ledger.acknowledged.append(c)
                 if cursor.result == -1:
@@ -141,7 +141,7 @@ class StoreRaces(RuleBasedStateMachine):
     def flutter_insert(self, data: st.DataObject, cid: str) -> None:
         c = app.Contribution(cid, self.clock, self.serial, "u33dc1", True, self.clock, USER)
 
-        def done(cursor: Cursor) -> None:
+        def done(cursor: Cursor[Sql]) -> None:
             if cursor.error is None:
                 self.ledger.acknowledged.append(c)
         self._begin(data, f"insertContribution {cid}", app.insert_contribution(c, self.profile),
@@ -152,7 +152,7 @@ class StoreRaces(RuleBasedStateMachine):
     @precondition(lambda self: self._can_start("R2"))
     @rule(data=st.data())
     def stop_session(self, data: st.DataObject) -> None:
-        def done(cursor: Cursor) -> None:
+        def done(cursor: Cursor[Sql]) -> None:
             if cursor.error is None:
                 self.ledger.stops.append(cursor.result)
         self._begin(data, "stopTrackingSession",
@@ -177,7 +177,7 @@ class StoreRaces(RuleBasedStateMachine):
                "has_claimed_today": 0, "last_claim_date": None, "last_synced_at": version,
                "cached_at": version, "backend_updated_at": version}
 
-        def done(cursor: Cursor) -> None:
+        def done(cursor: Cursor[Sql]) -> None:
             if cursor.error is None:
                 self.ledger.pot_seen.append((USER, version, uploads))
         self._begin(data, f"cacheDailyPot uploads_today={uploads}",
@@ -189,7 +189,7 @@ class StoreRaces(RuleBasedStateMachine):
     @precondition(lambda self: self._can_start("R4"))
     @rule(data=st.data())
     def retry_upload(self, data: st.DataObject) -> None:
-        def done(cursor: Cursor) -> None:
+        def done(cursor: Cursor[Sql]) -> None:
             if cursor.error is None:
                 self.ledger.retries[RETRIED] += 1
         self._begin(data, "updateUploadRetry",

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
+from typing import Any
 
-from simulator.phone.effects import Cursor, Operation, T
+from simulator.phone.effects import Cursor, Operation, Sql, T
 
 
 def connect(path: str | Path, *, timeout_s: float = 0.0) -> sqlite3.Connection:
@@ -22,14 +23,19 @@ def connect(path: str | Path, *, timeout_s: float = 0.0) -> sqlite3.Connection:
                            check_same_thread=False)
 
 
+def execute(conn: sqlite3.Connection, cursor: Cursor[Any], effect: Sql) -> None:
+    """Run one SQL effect on `conn` and feed its rows, or its error, to `cursor`."""
+    try:
+        rows = conn.execute(effect.statement, effect.params).fetchall()
+    except sqlite3.Error as exc:
+        cursor.throw(exc)
+    else:
+        cursor.send(rows)
+
+
 def run(conn: sqlite3.Connection, operation: Operation[T]) -> T:
     """Execute `operation` to completion on `conn` and return its result."""
     cursor = Cursor(operation)
     while cursor.pending is not None:
-        try:
-            rows = conn.execute(cursor.pending.statement, cursor.pending.params).fetchall()
-        except sqlite3.Error as exc:
-            cursor.throw(exc)
-        else:
-            cursor.send(rows)
+        execute(conn, cursor, cursor.pending)
     return cursor.outcome()  # type: ignore[no-any-return]

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from simulator.errors import UsageError
-from simulator.phone.effects import Cursor, Operation
+from simulator.phone.effects import Cursor, Operation, Sql
 
 LETTERS = string.ascii_lowercase
 
@@ -45,7 +45,7 @@ class Writer:
 @dataclass
 class _State:
     writer: Writer
-    cursor: Cursor
+    cursor: Cursor[Sql]
     blocked_since: int | None = None  # step at which it first hit a lock, if blocked
 
     @property

@@ -13,12 +13,12 @@ import contextlib
 import sqlite3
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Protocol, TypeVar
 
 import httpx
 
-from simulator.drivers.blocking import connect
-from simulator.phone.effects import Http, HttpResponse, NetOperation, NetworkError, Sql
+from simulator.drivers.blocking import connect, execute
+from simulator.phone.effects import Cursor, Http, HttpResponse, NetOperation, NetworkError, Sql
 
 T = TypeVar("T")
 
@@ -27,33 +27,6 @@ class Transport(Protocol):
     """Sends one request; returns the response or raises NetworkError."""
 
     def __call__(self, request: Http) -> Awaitable[HttpResponse]: ...
-
-
-class _Step:
-    """Feeds results into a generator and remembers what it yielded next."""
-
-    def __init__(self, operation: NetOperation[Any]) -> None:
-        self.operation = operation
-        self.done = False
-        self.result: Any = None
-        self.pending: Sql | Http | None = None
-        self._resume(lambda: next(operation))
-
-    def _resume(self, resume: Callable[[], Sql | Http]) -> None:
-        try:
-            self.pending = resume()
-        except StopIteration as stop:
-            self.done, self.pending, self.result = True, None, stop.value
-
-    def send(self, value: Any) -> None:
-        self._resume(lambda: self.operation.send(value))
-
-    def throw(self, error: BaseException) -> None:
-        self._resume(lambda: self.operation.throw(error))
-
-
-def _sql(conn: sqlite3.Connection, effect: Sql) -> list[tuple[Any, ...]]:
-    return conn.execute(effect.statement, effect.params).fetchall()
 
 
 class AppKilled(Exception):
@@ -71,40 +44,33 @@ async def run_async(path: str | Path, transport: Transport, operation: NetOperat
     `kill_after=k`: the app dies after k effects (SQL or HTTP): the operation never
     resumes, its connection closes without COMMIT (SQLite rolls back what is open), and
     AppKilled is raised. What was committed, and what the server got, stays."""
-    step = _Step(operation)
+    cursor = Cursor(operation)
     conn: sqlite3.Connection | None = None
     done = 0
     try:
-        while not step.done:
+        while (effect := cursor.pending) is not None:
             if kill_after is not None and done >= kill_after:
-                operation.close()
+                cursor.close()
                 raise AppKilled(f"killed after {done} effects")
             done += 1
-            effect = step.pending
             if isinstance(effect, Sql):
                 if conn is None:
                     conn = connect(path, timeout_s=busy_timeout_s)
                     if journal_mode:  # refused while another connection holds the file:
                         with contextlib.suppress(sqlite3.OperationalError):  # Android goes on
                             conn.execute(f"PRAGMA journal_mode = {journal_mode}").fetchall()
-                try:
-                    rows = _sql(conn, effect)
-                except sqlite3.Error as exc:
-                    step.throw(exc)
-                else:
-                    step.send(rows)
+                execute(conn, cursor, effect)
             else:
-                assert effect is not None
                 try:
                     response = await transport(effect)
                 except NetworkError as exc:
-                    step.throw(exc)
+                    cursor.throw(exc)
                 else:
-                    step.send(response)
+                    cursor.send(response)
     finally:
         if conn is not None:
             conn.close()
-    return step.result  # type: ignore[no-any-return]
+    return cursor.outcome()  # type: ignore[no-any-return]
 
 
 def run_blocking(conn: sqlite3.Connection,
@@ -112,24 +78,17 @@ def run_blocking(conn: sqlite3.Connection,
                  operation: NetOperation[T]) -> T:
     """Run a network operation with SQL on `conn` and HTTP answered by `respond` (unit
     tests of the core's logic; real fleets use `run_async`)."""
-    step = _Step(operation)
-    while not step.done:
-        effect = step.pending
+    cursor = Cursor(operation)
+    while (effect := cursor.pending) is not None:
         if isinstance(effect, Sql):
-            try:
-                rows = _sql(conn, effect)
-            except sqlite3.Error as exc:
-                step.throw(exc)
-            else:
-                step.send(rows)
+            execute(conn, cursor, effect)
+            continue
+        answer = respond(effect)
+        if isinstance(answer, NetworkError):
+            cursor.throw(answer)
         else:
-            assert effect is not None
-            answer = respond(effect)
-            if isinstance(answer, NetworkError):
-                step.throw(answer)
-            else:
-                step.send(answer)
-    return step.result  # type: ignore[no-any-return]
+            cursor.send(answer)
+    return cursor.outcome()  # type: ignore[no-any-return]
 
 
 class AiohttpTransport:

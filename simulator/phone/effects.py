@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
 Rows = list[tuple[Any, ...]]
@@ -60,20 +60,23 @@ Operation = Generator[Sql, Rows, T]
 NetOperation = Generator[Sql | Http, Any, T]
 
 
-class Cursor:
+E = TypeVar("E", Sql, Sql | Http)  # the effects an operation yields
+
+
+class Cursor(Generic[E]):
     """Drives one operation for a driver: `pending` is the next effect to execute; once
     the operation returns or raises, `done` is set and `outcome()` gives the result or
     re-raises the error. Every driver steps operations through this one protocol."""
 
-    def __init__(self, operation: Operation[Any]) -> None:
-        self._operation = operation
-        self.pending: Sql | None = None
+    def __init__(self, operation: Generator[E, Any, Any]) -> None:
+        self._operation: Generator[E, Any, Any] = operation
+        self.pending: E | None = None
         self.done = False
         self.result: Any = None
         self.error: BaseException | None = None
         self._resume(lambda op: next(op))
 
-    def _resume(self, step: Callable[[Operation[Any]], Sql]) -> None:
+    def _resume(self, step: Callable[[Generator[E, Any, Any]], E]) -> None:
         try:
             self.pending = step(self._operation)
         except StopIteration as stop:
@@ -81,13 +84,18 @@ class Cursor:
         except Exception as exc:  # the operation let an error out: it is finished
             self.done, self.pending, self.error = True, None, exc
 
-    def send(self, rows: Rows) -> None:
-        """The pending effect succeeded with `rows`."""
+    def send(self, rows: Any) -> None:
+        """The pending effect succeeded with `rows` (an `HttpResponse` for `Http`)."""
         self._resume(lambda op: op.send(rows))
 
     def throw(self, error: BaseException) -> None:
         """The pending effect failed with `error` (handled by the operation, or not)."""
         self._resume(lambda op: op.throw(error))
+
+    def close(self) -> None:
+        """Abandon the operation where it stands (the app was killed): it never resumes."""
+        self._operation.close()
+        self.done, self.pending = True, None
 
     def outcome(self) -> Any:
         """The operation's return value; re-raises the error it let out."""
