@@ -42,7 +42,7 @@ from simulator.checks.invariants import (
     check_upload_retries,
 )
 from simulator.drivers import interleave
-from simulator.drivers.blocking import connect, run
+from simulator.drivers.blocking import connect, file_bytes
 from simulator.errors import UsageError
 from simulator.phone import app, schema
 from simulator.phone.effects import Operation, Sql
@@ -191,15 +191,8 @@ def _start_file(scenario: Scenario, profile: FixProfile) -> bytes:
     """The bytes of a scenario's start file, built once per scenario and profile (a
     search runs thousands of schedules; building the schema each time costs fsyncs).
     The last connection's close checkpoints a WAL, so the bytes are the whole file."""
-    with tempfile.TemporaryDirectory(prefix="ggsim-start-") as directory:
-        path = Path(directory) / "greengains.db"
-        setup = connect(path)
-        run(setup, app.open_connection(profile.flutter_journal_mode, 0))
-        run(setup, schema.open_schema(profile.schema_version))
-        for op in scenario.setup(profile):
-            run(setup, op)
-        setup.close()
-        return path.read_bytes()
+    return file_bytes([app.open_connection(profile.flutter_journal_mode, 0),
+                       schema.open_schema(profile.schema_version), *scenario.setup(profile)])
 
 
 def _make(directory: Path, scenario: Scenario, profile: FixProfile

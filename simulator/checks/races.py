@@ -38,7 +38,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 
 from simulator.checks.invariants import Ledger, check_all
 from simulator.drivers import interleave
-from simulator.drivers.blocking import connect, run
+from simulator.drivers.blocking import connect, file_bytes
 from simulator.errors import UsageError
 from simulator.phone import app, schema
 from simulator.phone.effects import Cursor, Operation, Sql
@@ -62,16 +62,10 @@ def _idle() -> Operation[None]:
 def _start_file(profile: FixProfile) -> bytes:
     """The bytes of the file every program starts from (built once per profile: hypothesis
     runs hundreds of programs while it shrinks, and building the schema costs fsyncs)."""
-    with tempfile.TemporaryDirectory(prefix="ggsim-races-start-") as directory:
-        path = Path(directory) / "greengains.db"
-        setup = connect(path)
-        run(setup, schema.open_schema(profile.schema_version))
-        run(setup, app.start_tracking_session(NOW, profile, USER))
-        run(setup, app.enqueue_upload(RETRIED, "{}", NOW))
-        for queued in QUEUED_IDS:
-            run(setup, app.enqueue_upload(queued, "{}", NOW))
-        setup.close()
-        return path.read_bytes()
+    return file_bytes([schema.open_schema(profile.schema_version),
+                       app.start_tracking_session(NOW, profile, USER),
+                       app.enqueue_upload(RETRIED, "{}", NOW),
+                       *(app.enqueue_upload(queued, "{}", NOW) for queued in QUEUED_IDS)])
 
 
 class StoreRaces(RuleBasedStateMachine):

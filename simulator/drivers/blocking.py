@@ -8,6 +8,8 @@ error handling decides what happens, as the app's code would.
 from __future__ import annotations
 
 import sqlite3
+import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -39,3 +41,18 @@ def run(conn: sqlite3.Connection, operation: Operation[T]) -> T:
     while cursor.pending is not None:
         execute(conn, cursor, cursor.pending)
     return cursor.outcome()  # type: ignore[no-any-return]
+
+
+def file_bytes(operations: Iterable[Operation[Any]]) -> bytes:
+    """The bytes of a new SQLite file after `operations` ran on it, in order, on one
+    connection. Closing that last connection checkpoints a WAL, so the bytes are the
+    whole file: a start state to copy cheaply (building a schema costs fsyncs)."""
+    with tempfile.TemporaryDirectory(prefix="ggsim-start-") as directory:
+        path = Path(directory) / "greengains.db"
+        conn = connect(path)
+        try:
+            for operation in operations:
+                run(conn, operation)
+        finally:
+            conn.close()
+        return path.read_bytes()

@@ -41,7 +41,7 @@ from simulator.backend.store import device_hash
 from simulator.checks.invariants import Ledger, check_all
 from simulator.checks.ledgers import Example, Generated, Verdict, group_arrivals, reconcile
 from simulator.clock import parse_instant
-from simulator.drivers.blocking import connect, run
+from simulator.drivers.blocking import connect, file_bytes
 from simulator.drivers.network import AiohttpTransport, AppKilled, Transport, run_async
 from simulator.faults.network import NetworkFaults
 from simulator.fleet import storm
@@ -492,12 +492,11 @@ class FleetRun:
             phones = [Phone(p, d, u, Credentials(d, secret),
                             faults.for_phone(measured, p))
                       for (p, d, u), secret in zip(ids, secrets, strict=True)]
-            for phone in phones[:s.full_phones]:
+            fresh = file_bytes([app.open_connection(self.profile.flutter_journal_mode, 0),
+                                schema.open_schema(self.profile.schema_version)])
+            for phone in phones[:s.full_phones]:  # a copy each: no schema built per phone
                 phone.db = self.workdir / f"phone-{phone.index:06d}.db"
-                conn = connect(phone.db)
-                run(conn, app.open_connection(self.profile.flutter_journal_mode, 0))
-                run(conn, schema.open_schema(self.profile.schema_version))
-                conn.close()
+                phone.db.write_bytes(fresh)
             self._schedule_storms(phones[:s.full_phones])
             self._schedule_claims(phones[:s.full_phones])
             for fault in s.faults.restarts:
