@@ -135,12 +135,15 @@ class Server:
 
 
 def start_server(db: Database, schema: str, clock_start_ms: int,
-                 profile: Path | None = None) -> Server:
+                 profile: Path | None = None, extra: tuple[str, ...] = ()) -> Server:
+    """`ggsim serve` in its own process (with `extra` options), its URL read from its
+    first line; its log kept."""
     python = [sys.executable]
     if profile is not None:
         python += ["-m", "cProfile", "-o", str(profile)]
     command = [*python, "-m", "simulator.cli", "serve", "--port", "0", "--database-url",
-               db.url, "--clock-start", format_instant(clock_start_ms), "--schema", schema]
+               db.url, "--clock-start", format_instant(clock_start_ms), "--schema", schema,
+               *extra]
     process = subprocess.Popen(command, cwd=ROOT, stdin=subprocess.DEVNULL,
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     assert process.stderr is not None

@@ -69,7 +69,6 @@ from rich.table import Table
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_backend import (  # a sibling script, not a package
     CONTENT_LENGTH,
-    SERVE_LINE,
     Server,
     count_batches,
     cpu_s,
@@ -78,6 +77,7 @@ from bench_backend import (  # a sibling script, not a package
     postgres_cpu_s,
     request_head,
     resign,
+    start_server,
     until_ready,
 )
 
@@ -371,29 +371,6 @@ def worker_main() -> int:
 
 # -- the parent: server, runs, checks -------------------------------------------------------
 
-def start_server(db_url: str, clock_start: str) -> Server:
-    command = [sys.executable, "-m", "simulator.cli", "serve", "--port", "0", "--database-url",
-               db_url, "--clock-start", clock_start, "--schema", SCHEMA, "--jobs-interval", "0"]
-    process = subprocess.Popen(command, cwd=ROOT, stdin=subprocess.DEVNULL,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    assert process.stderr is not None
-    first = process.stderr.readline()
-    found = SERVE_LINE.search(first)
-    if not found:
-        rest = process.stderr.read() if process.poll() is not None else ""
-        process.kill()
-        raise SystemExit(f"the server did not start: {first}{rest}")
-    server = Server(process, found.group(1), int(found.group(2)), [first])
-
-    def drain() -> None:
-        assert process.stderr is not None
-        for text in process.stderr:
-            server.log.append(text)
-
-    threading.Thread(target=drain, daemon=True).start()
-    return server
-
-
 @dataclass
 class Run:
     client: str
@@ -608,7 +585,8 @@ def main(argv: list[str] | None = None) -> int:
         console.print(f"{len(envelopes.tails):,} base envelopes; backend clock starts at "
                       f"{format_instant(envelopes.clock_start_ms)}")
         with open_database() as db:
-            server = start_server(db.url, format_instant(envelopes.clock_start_ms))
+            server = start_server(db, SCHEMA, envelopes.clock_start_ms,
+                                  extra=("--jobs-interval", "0"))
             console.print(f"server pid {server.process.pid} at {server.url}")
             try:
                 asyncio.run(until_ready(server.port))
