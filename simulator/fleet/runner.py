@@ -231,10 +231,10 @@ class FleetRun:
                              outcome=outcome.result, status=outcome.status,
                              error=outcome.error)
 
-    async def _full_upload(self, phone: Phone, batch_id: str, envelope: bytes) -> None:
+    async def _full_upload(self, phone: Phone, batch_id: str, envelope: bytes,
+                           c: app.Contribution) -> None:
         assert phone.db is not None
         now = self.clock.now_ms()
-        c = self._contribution(phone, batch_id, envelope)
         phone.retries += 1
         jitter = self._jitter(phone.index, phone.retries)
         try:
@@ -443,8 +443,14 @@ class FleetRun:
             self.generated.append(Generated(batch_id, p, int(block.seq[i]),
                                             device_hash(phones[p].device_id),
                                             int(block.period_start_ms[i]), due))
-            self._schedule(due, "upload", (phones[p], batch_id, bytes(line).rstrip(b"\n")))
-            self._track(phones[p], due)
+            phone = phones[p]
+            # a full phone's local record, from the block (not parsed back from the line)
+            c = None if phone.db is None else app.Contribution(
+                batch_id, int(block.period_start_ms[i]), int(block.counts[i]),
+                block.geohash[i].decode(), True, int(block.period_start_ms[i]) + WINDOW_MS,
+                phone.user_id)
+            self._schedule(due, "upload", (phone, batch_id, bytes(line).rstrip(b"\n"), c))
+            self._track(phone, due)
 
     def _track(self, phone: Phone, due: int) -> None:
         """Tracking sessions follow the phone's day: a session starts before the first
@@ -539,8 +545,8 @@ class FleetRun:
                     self.timeline.outcome(at_ms, data[1], "not_sent")
                     continue
                 if kind == "upload":
-                    phone, batch_id, envelope = data
-                    self._spawn(self._full_upload(phone, batch_id, envelope) if phone.db
+                    phone, batch_id, envelope, c = data
+                    self._spawn(self._full_upload(phone, batch_id, envelope, c) if c
                                 else self._light_upload(phone, batch_id, envelope, 0))
                 elif kind == "retry":
                     self._spawn(self._light_upload(*data))
