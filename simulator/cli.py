@@ -165,6 +165,10 @@ def build_parser() -> argparse.ArgumentParser:
     fleet.add_argument("--report", metavar="DIR",
                        help="where the trace, summary.json and report.html go "
                             "(default ggsim-report/<scenario>)")
+    fleet.add_argument("--phone-dir", metavar="DIR",
+                       help="where the fully simulated phones' SQLite files live during "
+                            "the run (default /dev/shm when it exists: the host's fsync "
+                            "is not the phone's flash)")
     fleet.add_argument("--json", action="store_true", help="print the summary as JSON")
     fleet.add_argument("--progress", choices=("auto", "always", "never"), default="auto",
                        help="live progress on stderr (auto: when it is a terminal)")
@@ -389,7 +393,8 @@ def _run(args: argparse.Namespace) -> int:
     chosen = scenarios.override(chosen, **overrides)
     show = args.progress == "always" or (args.progress == "auto" and sys.stderr.isatty())
     return execute(chosen, target=args.target, database_url=args.database_url,
-                   report=args.report, json_output=args.json, progress=show)
+                   report=args.report, json_output=args.json, progress=show,
+                   phone_dir=args.phone_dir)
 
 
 def vars_of(struct: object) -> dict[str, object]:

@@ -142,6 +142,26 @@ def test_a_failed_pot_sync_keeps_the_optimistic_state_only_as_shipped(
         assert _cached_uploads(conn) == 2
 
 
+def test_a_pot_upload_queued_while_pending_ones_are_sent_stays_queued(
+        tmp_path: Path) -> None:
+    """flush_pending's requests await: another operation can queue a pot upload in
+    between. Only what flush delivered leaves the queue (it used to write back the list
+    it read first, dropping the newcomer)."""
+    conn = phone(tmp_path, V3)
+    respond, _ = script(NetworkError("offline"))
+    run_blocking(conn, respond, potsync.record_upload("user-1", "b1", CREDS, NOW, V3))
+    assert orjson.loads(run(conn, app.get_state(potsync.PENDING_UPLOADS_KEY))) == ["b1"]
+
+    def respond_and_queue_another(request: Http) -> HttpResponse:
+        # while b1's request is out, b2's pot sync fails and queues b2
+        run_blocking(conn, lambda _: NetworkError("timeout"), potsync.record_upload(
+            "user-1", "b2", CREDS, NOW + 1, V3))
+        return HttpResponse(200, _state(1, NOW + 2))
+    assert run_blocking(conn, respond_and_queue_another, potsync.flush_pending(
+        "user-1", CREDS, NOW + 3, V3)) == 1
+    assert orjson.loads(run(conn, app.get_state(potsync.PENDING_UPLOADS_KEY))) == ["b2"]
+
+
 def test_reconcile_keeps_the_newer_of_cache_and_backend_with_versioning(
         tmp_path: Path) -> None:
     for profile, expected in ((V2, "synced"), (V3, "conflict")):

@@ -9,7 +9,6 @@ footer's: the same seed and options must give the same verdict.
 
 from __future__ import annotations
 
-import asyncio
 import sys
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ import orjson
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+from simulator.drivers.network import run_loop
 from simulator.errors import SimulatorError, UsageError
 from simulator.fleet import scenario as scenarios
 from simulator.fleet import stack as stacks
@@ -38,7 +38,8 @@ def _comparable(verdict: dict[str, Any]) -> dict[str, Any]:
 
 def run_scenario(scenario: Scenario, *, target: str | None = None,
                  database_url: str | None = None, report: str | Path | None = None,
-                 progress: bool = False) -> tuple[RunResult, Path]:
+                 progress: bool = False,
+                 phone_dir: str | Path | None = None) -> tuple[RunResult, Path]:
     """Run `scenario` and write its report directory; returns the result and the dir."""
     directory = Path(report) if report else Path("ggsim-report") / scenario.name
     try:
@@ -54,10 +55,11 @@ def run_scenario(scenario: Scenario, *, target: str | None = None,
                           TextColumn("{task.percentage:>3.0f}%"), TimeElapsedColumn(),
                           console=Console(stderr=True)) as bar:
                 task = bar.add_task(f"{scenario.name}: simulating", total=1.0)
-                result = asyncio.run(FleetRun(scenario, stack, trace=trace, progress=lambda f,
-                                              k: bar.update(task, completed=f)).run())
+                result = run_loop(FleetRun(
+                    scenario, stack, phone_dir=phone_dir, trace=trace,
+                    progress=lambda f, k: bar.update(task, completed=f)).run())
         else:
-            result = asyncio.run(FleetRun(scenario, stack, trace=trace).run())
+            result = run_loop(FleetRun(scenario, stack, phone_dir=phone_dir, trace=trace).run())
     except (OSError, ConnectionError) as exc:
         raise SimulatorError(f"the stack at {stack.url} failed: {exc}") from exc
     finally:
@@ -70,10 +72,11 @@ def run_scenario(scenario: Scenario, *, target: str | None = None,
 
 
 def execute(scenario: Scenario, *, target: str | None, database_url: str | None,
-            report: str | None, json_output: bool, progress: bool) -> int:
+            report: str | None, json_output: bool, progress: bool,
+            phone_dir: str | None = None) -> int:
     """`ggsim run`: run, report, exit status."""
     result, directory = run_scenario(scenario, target=target, database_url=database_url,
-                                     report=report, progress=progress)
+                                     report=report, progress=progress, phone_dir=phone_dir)
     if json_output:
         sys.stdout.write(orjson.dumps(summary_with_paths(result, directory),
                                       option=orjson.OPT_INDENT_2).decode() + "\n")

@@ -22,6 +22,7 @@ import asyncio
 import dataclasses
 import heapq
 import itertools
+import os
 import shutil
 import tempfile
 import time
@@ -59,6 +60,8 @@ from simulator.phone.uploader import (
     UploadOutcome,
     backoff_ms,
     drain_queue,
+    failure,
+    retryable,
     upload_batch,
 )
 from simulator.seeds import Stream, uniform_hash
@@ -70,6 +73,19 @@ WINDOW_MS = 300_000
 SETTLE_S = 3_600.0  # simulated time after the last window for queues to drain
 SESSION_GAP_MS = 10 * 60_000  # a longer gap between windows ends a tracking session
 MAX_LATE_WALL_S = 1.0  # p99 dispatch lateness beyond which the generator is saturated
+
+
+def default_phone_dir() -> str | None:
+    """Where phone files go by default: a RAM file system (/dev/shm) when there is one,
+    else the system's temporary directory (None).
+
+    Why: every commit of a phone's file fsyncs, and the host's disk is not the phone's
+    flash, so its fsync time (0.8 ms here) models nothing and only slows the load
+    generator: 208 vs 312 full-phone uploads/s on this machine. What the simulation
+    checks does not depend on it: an app kill or a SIGKILL loses no committed write
+    whether or not it reached the disk (the page cache survives the process)."""
+    shm = Path("/dev/shm")
+    return str(shm) if shm.is_dir() and os.access(shm, os.W_OK) else None
 
 
 @dataclass
@@ -132,15 +148,19 @@ class FleetRun:
     """One run of a scenario against a stack."""
 
     def __init__(self, scenario: Scenario, stack: Stack, workdir: Path | None = None,
-                 *, max_in_flight: int = 2_000, trace: Trace | None = None,
+                 *, phone_dir: str | Path | None = None, max_in_flight: int = 2_000,
+                 trace: Trace | None = None,
                  progress: Callable[[float, str], None] | None = None) -> None:
+        """`workdir`: where the full phones' files go (kept); by default a temporary
+        directory under `phone_dir` or `default_phone_dir()`, removed at the end."""
         self.scenario = scenario
         self.stack = stack
         self.profile: FixProfile = profile(scenario.profile)
         self.start_ms = parse_instant(scenario.start)
         self.end_ms = self.start_ms + int(scenario.duration_s * 1000)
         self._own_dir = workdir is None
-        self.workdir = workdir or Path(tempfile.mkdtemp(prefix="ggsim-fleet-"))
+        self.workdir = workdir or Path(tempfile.mkdtemp(
+            prefix="ggsim-fleet-", dir=phone_dir or default_phone_dir()))
         self.max_in_flight = max_in_flight
         self.trace = trace
         self.progress = progress
@@ -262,11 +282,9 @@ class FleetRun:
     async def _pot(self, phone: Phone, batch_id: str, now: int) -> None:
         """DailyPotService after a delivered upload: send what is pending, then record."""
         assert phone.db is not None
-        flutter = self.profile.flutter_journal_mode
-        await run_async(phone.db, phone.transport, potsync.flush_pending(
-            phone.user_id, phone.creds, now, self.profile), journal_mode=flutter)
-        sync = await run_async(phone.db, phone.transport, potsync.record_upload(
-            phone.user_id, batch_id, phone.creds, now, self.profile), journal_mode=flutter)
+        sync = await run_async(phone.db, phone.transport, potsync.after_upload(
+            phone.user_id, batch_id, phone.creds, now, self.profile),
+            journal_mode=self.profile.flutter_journal_mode)
         self.timeline.pot(now, phone.index, sync)
 
     def _schedule_claims(self, phones: list[Phone]) -> None:
@@ -375,13 +393,12 @@ class FleetRun:
                             attempt: int) -> None:
         now = self.clock.now_ms()
         try:
-            response = await phone.transport(Http("POST", "/upload", envelope,
-                                                  phone.creds.headers(batch_id)))
-            error = None if response.status in (200, 201) else f"http {response.status}"
-            retry = response.status >= 500 or response.status in (408, 429)
-            status: int | None = response.status
+            answer: HttpResponse | NetworkError = await phone.transport(Http(
+                "POST", "/upload", envelope, phone.creds.headers(batch_id)))
         except NetworkError as exc:
-            error, retry, status = exc.kind, True, None
+            answer = exc
+        error, retry = failure(answer), retryable(answer)
+        status = answer.status if isinstance(answer, HttpResponse) else None
         if error is None:
             outcome = UploadOutcome("saved", status)
         elif retry and attempt < 12:

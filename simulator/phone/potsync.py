@@ -166,24 +166,37 @@ def claim(user_id: str, claim_id: str, creds: Credentials, now_ms: int,
 def flush_pending(user_id: str, creds: Credentials, now_ms: int,
                   profile: FixProfile) -> NetOperation[int]:
     """Send queued pot uploads and a queued claim (idempotent on the backend); returns
-    how many went through."""
+    how many went through. Only what was delivered leaves the queue: the queue is read
+    again after the requests (no statement awaits, so the read and the write see one
+    state), so a pot upload another operation queued meanwhile is kept."""
     sent = 0
     pending = yield from _pending(PENDING_UPLOADS_KEY)
-    left = []
+    delivered: set[str] = set()
     for batch_id in pending:
         response = yield from _request("POST", "/daily-pot/upload", creds,
                                        orjson.dumps({"batch_id": batch_id}))
         if isinstance(response, HttpResponse) and response.status == 200:
             yield from _confirm(response, now_ms, profile)
+            delivered.add(batch_id)
             sent += 1
-        else:
-            left.append(batch_id)
-    if pending:
+    if delivered:  # re-read: a pot upload may have been queued during our requests
+        now_pending = yield from _pending(PENDING_UPLOADS_KEY)
+        left = [b for b in now_pending if b not in delivered]
         yield from app.set_state(PENDING_UPLOADS_KEY, orjson.dumps(left).decode(), now_ms)
     claim_id = yield from app.get_state(PENDING_CLAIM_KEY)
     if claim_id:
         result = yield from claim(user_id, claim_id, creds, now_ms, profile)
         if result in ("claimed", "refused"):
-            yield Sql("DELETE FROM app_state WHERE key = ?", (PENDING_CLAIM_KEY,))
+            yield Sql("DELETE FROM app_state WHERE key = ? AND value = ?",
+                      (PENDING_CLAIM_KEY, claim_id))  # not a claim queued meanwhile
             sent += 1
     return sent
+
+
+def after_upload(user_id: str, batch_id: str, creds: Credentials, now_ms: int,
+                 profile: FixProfile) -> NetOperation[str]:
+    """What DailyPotService does after a delivered upload, in one operation (one open
+    of the file): send what is pending (the phone is evidently online), then record this
+    upload. Returns record_upload's sync state."""
+    yield from flush_pending(user_id, creds, now_ms, profile)
+    return (yield from record_upload(user_id, batch_id, creds, now_ms, profile))

@@ -24,6 +24,8 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 from simulator.phone import app
 from simulator.phone.effects import Http, HttpResponse, NetOperation, NetworkError, Sql
 from simulator.phone.profiles import FixProfile
@@ -82,16 +84,22 @@ def _send(envelope: bytes, batch_id: str, creds: Credentials) -> NetOperation[An
     return response
 
 
-def _failure(outcome: HttpResponse | NetworkError) -> str | None:
+def failure(outcome: HttpResponse | NetworkError) -> str | None:
     """None when acknowledged; else a short error text."""
     if isinstance(outcome, NetworkError):
         return outcome.kind
     if outcome.status in (200, 201):
         return None
+    if 400 <= outcome.status < 500:  # a refusal: the server's error code says why, and
+        try:  # codes (not free text) group well in a report
+            code = str(orjson.loads(outcome.body)["error"])[:60]
+        except (orjson.JSONDecodeError, KeyError, TypeError):
+            code = ""
+        return f"http {outcome.status}" + (f" {code}" if code else "")
     return f"http {outcome.status}"
 
 
-def _retryable(outcome: HttpResponse | NetworkError) -> bool:
+def retryable(outcome: HttpResponse | NetworkError) -> bool:
     return isinstance(outcome, NetworkError) or outcome.status in RETRYABLE or (
         outcome.status >= 500)
 
@@ -127,13 +135,13 @@ def upload_batch(envelope: bytes, c: app.Contribution, creds: Credentials, now_m
                  policy: QueuePolicy = QueuePolicy()) -> NetOperation[UploadOutcome]:
     """One 5-minute upload (see the module docstring). `c.id` is the batch id."""
     outcome = yield from _send(envelope, c.id, creds)
-    error = _failure(outcome)
+    error = failure(outcome)
     if error is None:
         assert isinstance(outcome, HttpResponse)
         saved = yield from _save(c, profile)
         return UploadOutcome("saved" if saved else "dropped_save", outcome.status)
     status = outcome.status if isinstance(outcome, HttpResponse) else None
-    if not _retryable(outcome):
+    if not retryable(outcome):
         return UploadOutcome("refused", status, error)
     evicted = yield from _enqueue(c.id, envelope, now_ms, error, jitter, policy)
     return UploadOutcome("queued", status, error, evicted=evicted)
@@ -157,7 +165,7 @@ def drain_queue(creds: Credentials, now_ms: int, jitters: list[float], profile: 
         batch_id, payload, retries = str(rows[0][0]), str(rows[0][1]), int(rows[0][2] or 0)
         envelope = payload.encode()
         outcome = yield from _send(envelope, batch_id, creds)
-        error = _failure(outcome)
+        error = failure(outcome)
         status = outcome.status if isinstance(outcome, HttpResponse) else None
         if error is None:
             c = contribution_of(batch_id, envelope)
@@ -169,7 +177,7 @@ def drain_queue(creds: Credentials, now_ms: int, jitters: list[float], profile: 
                 yield Sql("DELETE FROM upload_queue WHERE id = ?", (batch_id,))
                 done.append((batch_id, UploadOutcome("dropped_save", status, str(exc))))
             continue
-        if not _retryable(outcome):
+        if not retryable(outcome):
             yield Sql("DELETE FROM upload_queue WHERE id = ?", (batch_id,))
             done.append((batch_id, UploadOutcome("refused", status, error)))
             continue

@@ -30,7 +30,7 @@ import orjson
 from rich.console import Console
 from rich.table import Table
 
-from simulator.drivers.network import AiohttpTransport
+from simulator.drivers.network import AiohttpTransport, run_loop
 from simulator.fleet import scenario as sc
 from simulator.fleet import stack as stacks
 from simulator.fleet.runner import FleetRun
@@ -54,7 +54,7 @@ def fleet_rate(phones: int, full: int, minutes: float) -> dict[str, float]:
     s = scenario(phones, full, minutes, 100_000)
     stack = stacks.embedded(s)
     try:
-        result = asyncio.run(FleetRun(s, stack, max_in_flight=1_000_000).run())
+        result = run_loop(FleetRun(s, stack, max_in_flight=1_000_000).run())
     finally:
         stack.stop()
     answered = sum(sum(c.values()) for c in result.timeline.outcomes.values())
