@@ -210,6 +210,38 @@ def test_the_daily_pot_unlocks_claims_once_and_replays(server: BackgroundServer)
     assert no_key.status_code == 422
 
 
+def test_concurrent_pot_changes_count_each_event_once(server: BackgroundServer) -> None:
+    """Forty requests at once on one user's pot: 20 distinct uploads each sent twice,
+    then 8 claims with different keys. Each upload counts once, exactly one claim wins,
+    and the event rows match the pot (the version guard, not a row lock, decides)."""
+    phone = Phone(server, ENVELOPES[0])
+
+    async def burst(requests: list[tuple[str, dict[str, Any], dict[str, str]]]) -> list[int]:
+        async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
+            answers = await asyncio.gather(*(client.post(path, json=body, headers={
+                **phone.auth, **extra}) for path, body, extra in requests))
+        return [a.status_code for a in answers]
+    uploads = [("/daily-pot/upload", {"batch_id": f"c{i % 20}"}, {}) for i in range(40)]
+    assert asyncio.run(burst(uploads)) == [200] * 40
+    claims = [("/daily-pot/claim", {}, {"Idempotency-Key": f"k{i}"}) for i in range(8)]
+    statuses = asyncio.run(burst(claims))
+    assert sorted(statuses) == [200] + [409] * 7, statuses
+    state = phone.http.get("/daily-pot", headers=phone.auth).json()
+    assert (state["uploads_today"], state["total_credits"]) == (20, 10)
+
+    async def events() -> list[tuple[str, int]]:
+        conn = await asyncpg.connect(server.config.database_url)
+        try:
+            ns = "recommended" if server.config.schema == "recommended" else "as_is"
+            rows = await conn.fetch(f"SELECT kind, count(*) FROM {ns}.pot_events WHERE "
+                                    "user_id = $1 GROUP BY kind ORDER BY kind",
+                                    ENVELOPES[0]["user_id"])
+            return [(r[0], r[1]) for r in rows]
+        finally:
+            await conn.close()
+    assert asyncio.run(events()) == [("claim", 1), ("upload", 20)]
+
+
 def test_health_metrics_and_openapi(server: BackgroundServer) -> None:
     phone = Phone(server, ENVELOPES[0])
     assert phone.upload(ENVELOPES[0]).status_code == 201

@@ -8,25 +8,11 @@ import json
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
+from fleet_helpers import quick
 
-from simulator.fleet import scenario as sc
 from simulator.fleet.execute import replay, run_scenario
-
-
-def quick(name: str = "t", **changes: Any) -> sc.Scenario:
-    base: dict[str, Any] = {"name": name, "seed": 3, "start": "2024-01-08T08:00:00Z",
-                            "duration_s": 1800, "speed": 600, "profile": "v3",
-                            "fleet": {"phones": 6, "full_phones": 4},
-                            "network": {"latency_ms_median": 20, "latency_ms_p99": 100}}
-    for key, value in changes.items():
-        if isinstance(value, dict):
-            base[key] = {**base.get(key, {}), **value}
-        else:
-            base[key] = value
-    return sc.from_dict(base)
 
 
 def test_a_clean_run_delivers_everything_and_replays(database_url: str,

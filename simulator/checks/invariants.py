@@ -11,7 +11,8 @@ list means the invariant holds. Invariants (review labels where the review has o
   other values, e.g. REPLACE from the other side; `R1`).
 - `sessions`: at most one active tracking session per user; stopping is idempotent (two
   stop calls never both stop the same session); `duration_ms = stopped_at - started_at`.
-  Kinds: *double stop* (`R2`), *two active sessions* (`R2b`), *wrong duration* (`R2c`).
+  Kinds: *double stop* (`R2`), *two active sessions* (`R2b`), *wrong duration* and
+  *negative duration* (`R2c`; the app times sessions with the wall clock).
 - `daily_pot`: the cached pot never moves backwards relative to the newest backend state
   the phone has seen. Kind: *stale cache* (`R3`).
 - `upload_retries`: each failed attempt is counted once (read-then-write of retry_count
@@ -115,6 +116,10 @@ def check_sessions(conn: sqlite3.Connection, ledger: Ledger) -> list[Anomaly]:
             anomalies.append(Anomaly("wrong duration", "R2c",
                                      f"session {sid}: duration {duration} ms, stopped - "
                                      f"started = {stopped_at - started}", tuple(ledger.history)))
+        elif duration < 0:  # wall-clock times: a clock set back during the session
+            anomalies.append(Anomaly("negative duration", "R2c",
+                                     f"session {sid}: stopped {-duration} ms before it started "
+                                     "(the phone's clock went back)", tuple(ledger.history)))
     return anomalies
 
 

@@ -12,7 +12,9 @@ Accounting (every generated batch lands in exactly one bucket): delivered (in th
 backend), pending (still queued on the phone at the end), refused (a permanent 4xx: the
 backend said why), overflow (dropped from a full queue), not sent (the load generator
 could not send it in time), gave up (an upload-only phone's in-memory retries ran out),
-and *missing*: none of these, an anomaly. Other anomalies:
+phone off (the phone was off, rebooting, when the batch's window began: nothing was
+collected, and the delivered fraction leaves it out), and *missing*: none of these, an
+anomaly. Other anomalies:
 *lost acknowledged upload* (the phone saw 2xx, the backend has no row), *duplicate
 upload* (more than one row for a batch), *lost to an app kill* (the app died while the
 batch existed only in memory), the phone-store invariants of each fully
@@ -68,7 +70,9 @@ class Verdict:
 
     @property
     def delivered_fraction(self) -> float:
-        return self.buckets["delivered"] / self.generated if self.generated else 1.0
+        # a batch a phone never collected (it was off) is not a delivery that failed
+        expected = self.generated - self.buckets["phone_off"]
+        return self.buckets["delivered"] / expected if expected > 0 else 1.0
 
     @property
     def anomaly_count(self) -> int:
@@ -110,9 +114,10 @@ def reconcile(generated: list[Generated], final: dict[str, str], acknowledged: s
         elif outcome == "killed":  # built in memory, killed before it was sent or queued
             verdict.add("lost to an app kill", Example(
                 g.phone, g.due_ms, f"batch {g.batch_id} (seq {g.seq}): the app was killed "
-                                   "before the upload was sent or queued"))
+                                   "(or the phone rebooted) before the upload was sent or "
+                                   "queued"))
             verdict.buckets["killed"] += 1
-        elif outcome in ("refused", "overflow", "not_sent", "gave_up"):
+        elif outcome in ("refused", "overflow", "not_sent", "gave_up", "phone_off"):
             verdict.buckets[outcome] += 1
             if outcome == "refused":
                 verdict.refused_reasons[refused_reasons.get(g.batch_id, "?")] += 1

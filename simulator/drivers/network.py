@@ -48,7 +48,8 @@ class AppKilled(Exception):
 
 async def run_async(path: str | Path, transport: Transport, operation: NetOperation[T],
                     busy_timeout_s: float = 2.5, journal_mode: str | None = None,
-                    kill_after: int | None = None) -> T:
+                    kill_after: int | None = None,
+                    conn: sqlite3.Connection | None = None) -> T:
     """Run a network operation: SQL on `path` (opened on first use, asking for
     `journal_mode` as the side's own open does), HTTP on `transport`. SQLite calls run
     on the event loop: each is short, and a phone's file is its own, so the only lock
@@ -56,9 +57,14 @@ async def run_async(path: str | Path, transport: Transport, operation: NetOperat
 
     `kill_after=k`: the app dies after k effects (SQL or HTTP): the operation never
     resumes, its connection closes without COMMIT (SQLite rolls back what is open), and
-    AppKilled is raised. What was committed, and what the server got, stays."""
+    AppKilled is raised. What was committed, and what the server got, stays.
+
+    `conn`: an open connection the caller owns (the Flutter side's, kept for the app's
+    life) instead of opening `path`; it is not closed here, and a kill leaves closing it
+    to the caller. Shared between operations, it must not carry a transaction across a
+    request (another operation's statements would join it): that raises RuntimeError."""
     cursor = Cursor(operation)
-    conn: sqlite3.Connection | None = None
+    shared = conn is not None
     done = 0
     try:
         while (effect := cursor.pending) is not None:
@@ -74,6 +80,9 @@ async def run_async(path: str | Path, transport: Transport, operation: NetOperat
                             conn.execute(f"PRAGMA journal_mode = {journal_mode}").fetchall()
                 execute(conn, cursor, effect)
             else:
+                if shared and conn is not None and conn.in_transaction:
+                    raise RuntimeError(f"an operation holds a transaction across {effect.path} "
+                                       "on a shared connection")
                 try:
                     response = await transport(effect)
                 except NetworkError as exc:
@@ -81,7 +90,7 @@ async def run_async(path: str | Path, transport: Transport, operation: NetOperat
                 else:
                     cursor.send(response)
     finally:
-        if conn is not None:
+        if conn is not None and not shared:
             conn.close()
     return cursor.outcome()  # type: ignore[no-any-return]
 

@@ -4,6 +4,9 @@ Per request of phone p, drawn from the scenario seed by counter (`uniform_hash` 
 and the request's key: its idempotency key, or its path and body, with the attempt
 number), so a phone's faults depend neither on other phones nor on the order in which
 its own concurrent requests happen to go out:
+Windows (offline, server errors) are judged at the operation's scheduled instant
+(`SimClock.operation_ms`), not at the wall-derived now, so a request near a window's
+edge has the same fate whatever the generator's lateness.
 - offline: during an `Offline` window, the phones it covers (a seeded share) get
   `NetworkError("offline")` at once, nothing is sent;
 - server errors: during a `ServerErrors` window, a request answers `status` with the
@@ -121,7 +124,7 @@ class PhoneTransport:
 
     async def __call__(self, request: Http) -> HttpResponse:
         m, k = self.model, self._key(request)
-        now = m.clock.now_ms()
+        now = m.clock.operation_ms()
         if m.offline(self.phone, now):
             m.counts.offline += 1
             raise NetworkError("offline", "no network")

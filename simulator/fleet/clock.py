@@ -1,12 +1,20 @@
 """Simulated time for a fleet run: `speed` simulated seconds per wall second from a
 start instant. Invariant: `now_ms` never goes backwards (it reads the event loop's
 monotonic clock); `wall_delay_s` of an instant in the past is 0.
+
+`OPERATION_MS`: the simulated instant a phone operation was scheduled for, set in the
+operation's own task. The phone's code and the fault model use it as "now" instead of
+the clock, so what happens to an operation does not depend on how late the generator
+ran it (determinism; lateness is measured separately).
 """
 
 from __future__ import annotations
 
 import time
+from contextvars import ContextVar
 from dataclasses import dataclass, field
+
+OPERATION_MS: ContextVar[int | None] = ContextVar("operation_ms", default=None)
 
 
 @dataclass
@@ -21,6 +29,11 @@ class SimClock:
         if not self.speed > 0:
             raise ValueError(f"speed must be > 0, got {self.speed}")
         self._t0 = time.monotonic()
+
+    def operation_ms(self) -> int:
+        """The running operation's scheduled instant, or now outside an operation."""
+        at = OPERATION_MS.get()
+        return self.now_ms() if at is None else at
 
     def now_ms(self) -> int:
         """The simulated instant now."""

@@ -45,8 +45,10 @@ from simulator.clock import parse_instant
 from simulator.drivers.blocking import connect, file_bytes
 from simulator.drivers.network import AiohttpTransport, AppKilled, Transport, run_async
 from simulator.faults.network import NetworkFaults
+from simulator.faults.phone import PhoneFaults, Reboot
 from simulator.fleet import storm
-from simulator.fleet.clock import SimClock
+from simulator.fleet.clock import OPERATION_MS, SimClock
+from simulator.fleet.connections import AppConnections
 from simulator.fleet.scenario import Scenario
 from simulator.fleet.stack import Stack
 from simulator.fleet.timeline import Timeline
@@ -101,7 +103,8 @@ class Phone:
     ledger: Ledger = field(default_factory=Ledger)
     drain_due_ms: int | None = None
     claims: dict[str, str] = field(default_factory=dict)  # day -> outcome of the claim
-    retries: int = 0
+    reboots: list[Reboot] = field(default_factory=list)
+    tracking: bool = False  # a tracking session should be running (the user's day)
     offline_attempts: int = 0  # consecutive drains that found no network
     draining: bool = False  # one retry worker per phone, as WorkManager's unique work
     drains: int = 0  # retry-worker runs (keys their jitter: seeded, not timed)
@@ -174,6 +177,8 @@ class FleetRun:
         self.events: list[tuple[int, int, str, Any]] = []
         self._order = itertools.count()
         self.policy = QueuePolicy()
+        self.phones: list[Phone] = []
+        self.app_conns = AppConnections(self.profile.flutter_journal_mode)
 
     # -- setup -------------------------------------------------------------------------
 
@@ -214,10 +219,36 @@ class FleetRun:
             return None
         return int(6 * self._jitter(phone.index, 6_000_001 + k))
 
-    def _killed(self, phone: Phone, now: int, what: str) -> None:
+    async def _flutter(self, phone: Phone, operation: Any, kill_key: str | None = None) -> Any:
+        """Run a Flutter-side operation on the phone's kept connection (`AppConnections`);
+        `kill_key`: the operation's identity for the app-kill draw (None: never killed)."""
+        assert phone.db is not None
+        conn = self.app_conns.acquire(phone.index, phone.db)
+        try:
+            return await run_async(phone.db, phone.transport, operation, conn=conn,
+                                   kill_after=None if kill_key is None else
+                                   self._kill_after(phone, kill_key))
+        finally:
+            self.app_conns.release(conn)
+
+    def _killed(self, phone: Phone, at: int, what: str) -> None:
+        """The app died during `what` at true time `at`: its process goes, and with it
+        Flutter's connection (what it had open rolls back); Android restarts the sticky
+        service a second later, and the app's start runs (`_app_start`)."""
+        self.app_conns.drop(phone.index)
         self.kills += 1
         if self.trace is not None:
-            self.trace.event(now, phone.index, "killed", during=what)
+            self.trace.event(at, phone.index, "killed", during=what)
+        self._schedule(at + 1_000, "app_start", phone)
+
+    def _phone_now(self, phone: Phone, at: int) -> int:
+        """The phone's wall clock at true time `at` (clock jumps move it)."""
+        return at + self.phone_faults.clock_offset_ms(phone.index, at)
+
+    def _true_time(self, phone: Phone, phone_ms: int, at: int) -> int:
+        """A phone-clock instant (say, a queue entry's next_retry_at) in true time, with
+        the phone's clock offset as it is at true time `at`."""
+        return phone_ms - self.phone_faults.clock_offset_ms(phone.index, at)
 
     def _jitter(self, phone: int, k: int) -> float:
         return float(uniform_hash(self.scenario.seed, Stream.RUNTIME, np.int64(phone),
@@ -254,38 +285,43 @@ class FleetRun:
     async def _full_upload(self, phone: Phone, batch_id: str, envelope: bytes,
                            c: app.Contribution) -> None:
         assert phone.db is not None
-        now = self.clock.now_ms()
-        phone.retries += 1
-        jitter = self._jitter(phone.index, phone.retries)
+        at = self.clock.operation_ms()
+        now = self._phone_now(phone, at)
+        jitter = self._jitter(phone.index, 3_000_000 + zlib.crc32(batch_id.encode()))
         try:
             outcome = await run_async(phone.db, phone.transport, upload_batch(
                 envelope, c, phone.creds, now, jitter, self.profile, self.policy),
                 journal_mode=self.profile.kotlin_journal_mode,
                 kill_after=self._kill_after(phone, f"upload {batch_id}"))
         except AppKilled:
-            self._killed(phone, now, "upload")
+            self._killed(phone, at, "upload")
             if self._queued(phone.db, batch_id):  # killed after it was queued: it is there
                 self.final[batch_id] = "queued"
-                self._want_drain(phone, now + backoff_ms(0, jitter, self.policy))
+                self._want_drain(phone, at + backoff_ms(0, jitter, self.policy))
             else:
                 self.final.setdefault(batch_id, "killed")
-            self.timeline.outcome(now, batch_id, self.final[batch_id])
+            self.timeline.outcome(at, batch_id, self.final[batch_id])
             return
-        self._record(phone, batch_id, outcome, now, c)
+        self._record(phone, batch_id, outcome, at, c)
         if outcome.result == "queued":
-            self._want_drain(phone, now + backoff_ms(0, jitter, self.policy))
+            self._want_drain(phone, at + backoff_ms(0, jitter, self.policy))
         if outcome.result == "saved":
-            if phone.drain_due_ms is not None and phone.drain_due_ms > now + 60_000:
-                self._want_drain(phone, now + 1_000)  # back online: the worker runs now
-            await self._pot(phone, batch_id, now)
+            if phone.drain_due_ms is not None and phone.drain_due_ms > at + 60_000:
+                self._want_drain(phone, at + 1_000)  # back online: the worker runs now
+            await self._pot(phone, batch_id, at)
 
-    async def _pot(self, phone: Phone, batch_id: str, now: int) -> None:
-        """DailyPotService after a delivered upload: send what is pending, then record."""
+    async def _pot(self, phone: Phone, batch_id: str, at: int) -> None:
+        """DailyPotService after a delivered upload: send what is pending, then record
+        (the Flutter side: an app kill can stop it too)."""
         assert phone.db is not None
-        sync = await run_async(phone.db, phone.transport, potsync.after_upload(
-            phone.user_id, batch_id, phone.creds, now, self.profile),
-            journal_mode=self.profile.flutter_journal_mode)
-        self.timeline.pot(now, phone.index, sync)
+        try:
+            sync = await self._flutter(phone, potsync.after_upload(
+                phone.user_id, batch_id, phone.creds, self._phone_now(phone, at),
+                self.profile), f"pot {batch_id}")
+        except AppKilled:
+            self._killed(phone, at, "pot sync")
+            return
+        self.timeline.pot(at, phone.index, sync)
 
     def _schedule_claims(self, phones: list[Phone]) -> None:
         """Each fully simulated user opens the app once a day, at a seeded time between
@@ -302,18 +338,22 @@ class FleetRun:
 
     async def _claim(self, phone: Phone) -> None:
         assert phone.db is not None
-        now = self.clock.now_ms()
-        cached = await run_async(phone.db, phone.transport,
-                                 potsync.cached(phone.user_id, self.profile))
+        at = self.clock.operation_ms()
+        now = self._phone_now(phone, at)
+        cached = await self._flutter(phone, potsync.cached(phone.user_id, self.profile))
         if not cached or not cached["is_unlocked"] or cached["has_claimed_today"]:
             return
-        day = time.strftime("%Y-%m-%d", time.gmtime(now / 1000))
-        result = await run_async(phone.db, phone.transport, potsync.claim(
-            phone.user_id, f"{phone.device_id}-{day}", phone.creds, now, self.profile),
-            journal_mode=self.profile.flutter_journal_mode)
+        day = time.strftime("%Y-%m-%d", time.gmtime(now / 1000))  # the phone's own day
+        try:
+            result = await self._flutter(phone, potsync.claim(
+                phone.user_id, f"{phone.device_id}-{day}", phone.creds, now, self.profile),
+                f"claim {day}")
+        except AppKilled:
+            self._killed(phone, at, "claim")
+            result = "killed"
         phone.claims[day] = result
         if self.trace is not None:
-            self.trace.event(now, phone.index, "claim", outcome=result)
+            self.trace.event(at, phone.index, "claim", outcome=result)
 
     def _want_drain(self, phone: Phone, at_ms: int) -> None:
         if phone.drain_due_ms is None or at_ms < phone.drain_due_ms:
@@ -329,7 +369,8 @@ class FleetRun:
 
     async def _drain_once(self, phone: Phone) -> None:
         assert phone.db is not None
-        now = self.clock.now_ms()
+        at = self.clock.operation_ms()
+        now = self._phone_now(phone, at)
         phone.drains += 1
         jitters = [self._jitter(phone.index, 1_000_000 + 8 * phone.drains + i)
                    for i in range(4)]
@@ -345,23 +386,25 @@ class FleetRun:
                 journal_mode=self.profile.kotlin_journal_mode,
                 kill_after=self._kill_after(phone, f"drain {phone.drains}"))
         except AppKilled:
-            self._killed(phone, now, "retry worker")  # what finished before it counts
+            self._killed(phone, at, "retry worker")  # what finished before it counts
         for batch_id, outcome in done:
-            self._record(phone, batch_id, outcome, now, built.get(batch_id))
+            self._record(phone, batch_id, outcome, at, built.get(batch_id))
         try:
             for batch_id, outcome in done:
                 if outcome.result == "saved":
-                    await self._pot(phone, batch_id, now)
+                    await self._pot(phone, batch_id, at)
         finally:
-            self._reschedule_drain(phone, done, now, jitters[0])
+            self._reschedule_drain(phone, done, at, jitters[0])
 
     def _reschedule_drain(self, phone: Phone, done: list[tuple[str, UploadOutcome]],
                           now: int, jitter: float) -> None:
+        """`now` is true time; the queue's due times are on the phone's clock."""
         assert phone.db is not None
-        due = self._next_due(phone.db)  # on the loop: a thread would race the loop for locks
-        if due is None:
+        due_on_phone = self._next_due(phone.db)  # on the loop: a thread would race it
+        if due_on_phone is None:
             phone.offline_attempts = 0
             return
+        due = self._true_time(phone, due_on_phone, now)
         if done and done[-1][1].status is None and done[-1][1].result == "queued":
             # no network: like WorkManager with a network constraint, the worker waits for
             # connectivity (probed with its own backoff), not for each entry's due time
@@ -391,7 +434,7 @@ class FleetRun:
 
     async def _light_upload(self, phone: Phone, batch_id: str, envelope: bytes,
                             attempt: int) -> None:
-        now = self.clock.now_ms()
+        now = self.clock.operation_ms()
         try:
             answer: HttpResponse | NetworkError = await phone.transport(Http(
                 "POST", "/upload", envelope, phone.creds.headers(batch_id)))
@@ -423,11 +466,10 @@ class FleetRun:
                     break
                 self._schedule(at, "storm", (phone, k))
 
-    def _storm(self, phone: Phone, number: int) -> None:
+    def _storm(self, phone: Phone, number: int, now: int) -> None:
         """Synchronous on the loop: a phone's own operations never hold a transaction
         across an await, so the storm sees its file between statements."""
         assert phone.db is not None
-        now = self.clock.now_ms()
         what = storm.storm(phone.db, self.profile, phone.ledger, seed=self.scenario.seed,
                            phone=phone.index, number=number, now_ms=now,
                            user_id=phone.user_id)
@@ -436,11 +478,45 @@ class FleetRun:
 
     # -- the loop ----------------------------------------------------------------------
 
-    def _spawn(self, coroutine: Any) -> None:
-        task = asyncio.ensure_future(coroutine)
+    def _spawn(self, coroutine: Any, at_ms: int | None = None) -> None:
+        """Start `coroutine` as its own task; `at_ms`: the instant it was scheduled for,
+        its "now" (`OPERATION_MS`, set in the task's own context)."""
+        task = asyncio.ensure_future(coroutine if at_ms is None else
+                                     self._at(at_ms, coroutine))
         self.in_flight.add(task)
         task.add_done_callback(self.in_flight.discard)
         task.add_done_callback(self._crashed)
+
+    @staticmethod
+    async def _at(at_ms: int, coroutine: Any) -> None:
+        OPERATION_MS.set(at_ms)
+        await coroutine
+
+    def _off(self, phone: Phone, at_ms: int) -> Reboot | None:
+        """The reboot `phone` is off in at `at_ms`, if any."""
+        for reboot in phone.reboots:
+            if reboot.at_ms <= at_ms < reboot.back_ms:
+                return reboot
+        return None
+
+    def _reboot_fate(self, phone: Phone, period_start_ms: int, due_ms: int) -> str | None:
+        """What a reboot did to the batch of [period_start, due): "phone_off" when the
+        phone was off as its window began (nothing collected), "killed" when it rebooted
+        while the batch was being collected in memory; None when no reboot touched it."""
+        for reboot in phone.reboots:
+            if reboot.at_ms <= period_start_ms < reboot.back_ms:
+                return "phone_off"
+            if period_start_ms < reboot.at_ms < due_ms:
+                return "killed"
+        return None
+
+    def _deferred(self, phone: Phone, at_ms: int) -> int | None:
+        """When an event of `phone` due at `at_ms` can run instead, if it cannot now: the
+        phone is off (until it is back) or dozing (until the window's end)."""
+        reboot = self._off(phone, at_ms)
+        if reboot is not None:
+            return reboot.back_ms
+        return self.phone_faults.doze_end(phone.index, at_ms)
 
     def _crashed(self, task: asyncio.Task[None]) -> None:
         if not task.cancelled() and task.exception() is not None:
@@ -483,17 +559,96 @@ class FleetRun:
 
     async def _session(self, phone: Phone, start: bool) -> None:
         assert phone.db is not None
-        now = self.clock.now_ms()
-        if start:
-            await run_async(phone.db, phone.transport, app.start_tracking_session(
-                now, self.profile, phone.user_id), journal_mode=self.profile.flutter_journal_mode)
+        at = self.clock.operation_ms()
+        now = self._phone_now(phone, at)
+        what = "session start" if start else "session stop"
+        try:
+            if start:
+                await self._flutter(phone, app.start_tracking_session(
+                    now, self.profile, phone.user_id), f"{what} {at}")
+                return
+            stopped = await self._flutter(phone, app.stop_tracking_session(
+                now, self.profile, "idle", phone.user_id), f"{what} {at}")
+        except AppKilled:
+            self._killed(phone, at, what)
             return
-        stopped = await run_async(phone.db, phone.transport, app.stop_tracking_session(
-            now, self.profile, "idle", phone.user_id),
-            journal_mode=self.profile.flutter_journal_mode)
         phone.ledger.stops.append(stopped)
         if self.trace is not None:
-            self.trace.event(now, phone.index, "session_stop", session=stopped)
+            self.trace.event(at, phone.index, "session_stop", session=stopped)
+
+    async def _app_start(self, phone: Phone) -> None:
+        """The app starts again after a kill or a reboot: the tracking service closes the
+        session the dead process left active and starts a new one if the user is still
+        tracking; DailyPotService reconciles with the backend (review §3.4); WorkManager
+        runs the retry worker for what is queued."""
+        assert phone.db is not None
+        at = self.clock.operation_ms()
+        now = self._phone_now(phone, at)
+        stopped = await self._flutter(phone, app.stop_tracking_session(
+            now, self.profile, "app_restart", phone.user_id))
+        if stopped is not None:
+            phone.ledger.stops.append(stopped)
+        if phone.tracking:
+            await self._flutter(phone, app.start_tracking_session(now, self.profile,
+                                                                  phone.user_id))
+        sync = await self._flutter(phone, potsync.reconcile(phone.user_id, phone.creds, now,
+                                                            self.profile))
+        self.timeline.pot(at, phone.index, sync)
+        if self.trace is not None:
+            self.trace.event(at, phone.index, "app_start", pot=sync)
+        due_on_phone = self._next_due(phone.db)
+        if due_on_phone is not None:
+            self._want_drain(phone, max(self._true_time(phone, due_on_phone, at), at + 1_000))
+
+    def _dispatch(self, at_ms: int, kind: str, data: Any) -> None:
+        """Start the event `kind` due at `at_ms`, or defer it while its phone is off or
+        dozing (an upload whose batch a reboot lost ends here)."""
+        phone: Phone = data[0] if isinstance(data, tuple) else data
+        if kind == "reboot":  # the app process dies with the phone
+            self.app_conns.drop(phone.index)
+            if self.trace is not None:
+                self.trace.event(at_ms, phone.index, "reboot")
+            return
+        if kind == "upload" and phone.reboots:
+            c = data[3]
+            fate = self._reboot_fate(phone, c.timestamp, at_ms)
+            if fate is not None:
+                self.final[data[1]] = fate
+                self.timeline.outcome(at_ms, data[1], fate)
+                return
+        if self.phone_faults.any:
+            later = self._deferred(phone, at_ms)
+            if later is not None and later > at_ms:
+                if kind == "drain":
+                    if phone.drain_due_ms == at_ms:
+                        phone.drain_due_ms = None
+                        self._want_drain(phone, later)
+                else:
+                    self._schedule(later, kind, data)
+                return
+        if kind == "upload":
+            phone, batch_id, envelope, c = data
+            self._spawn(self._full_upload(phone, batch_id, envelope, c) if c
+                        else self._light_upload(phone, batch_id, envelope, 0), at_ms)
+        elif kind == "retry":
+            self._spawn(self._light_upload(*data), at_ms)
+        elif kind == "drain" and data.drain_due_ms == at_ms:  # else superseded
+            data.drain_due_ms = None
+            if not data.draining:  # a running worker reschedules when it ends
+                data.draining = True  # now, not when the task starts
+                self._spawn(self._drain(data), at_ms)
+        elif kind == "storm":
+            try:
+                self._storm(data[0], data[1], at_ms)
+            except Exception as exc:  # reported, the run goes on
+                self.errors.append(f"storm: {exc!r}")
+        elif kind == "claim":
+            self._spawn(self._claim(data), at_ms)
+        elif kind in ("session_start", "session_stop"):
+            data.tracking = kind == "session_start"  # the user's day, whatever the app does
+            self._spawn(self._session(data, kind == "session_start"), at_ms)
+        elif kind == "app_start":
+            self._spawn(self._app_start(data), at_ms)
 
     async def run(self) -> RunResult:
         s = self.scenario
@@ -512,7 +667,7 @@ class FleetRun:
             self.stack.sync_clock(self.start_ms, s.speed)
             faults = NetworkFaults(s.seed, s.network, s.faults, self.clock, self.start_ms)
             measured = _Measured(raw, self.clock, self.timeline)
-            phones = [Phone(p, d, u, Credentials(d, secret),
+            phones = self.phones = [Phone(p, d, u, Credentials(d, secret),
                             faults.for_phone(measured, p))
                       for (p, d, u), secret in zip(ids, secrets, strict=True)]
             fresh = file_bytes([app.open_connection(self.profile.flutter_journal_mode, 0),
@@ -520,6 +675,12 @@ class FleetRun:
             for phone in phones[:s.full_phones]:  # a copy each: no schema built per phone
                 phone.db = self.workdir / f"phone-{phone.index:06d}.db"
                 phone.db.write_bytes(fresh)
+            self.phone_faults = PhoneFaults(s.seed, s.faults, self.start_ms, self.end_ms)
+            for phone in phones[:s.full_phones]:
+                phone.reboots = self.phone_faults.reboots(phone.index)
+                for reboot in phone.reboots:
+                    self._schedule(reboot.at_ms, "reboot", phone)
+                    self._schedule(reboot.back_ms, "app_start", phone)
             self._schedule_storms(phones[:s.full_phones])
             self._schedule_claims(phones[:s.full_phones])
             for fault in s.faults.restarts:
@@ -561,30 +722,12 @@ class FleetRun:
                     self.final[data[1]] = "not_sent"  # the generator could not send it
                     self.timeline.outcome(at_ms, data[1], "not_sent")
                     continue
-                if kind == "upload":
-                    phone, batch_id, envelope, c = data
-                    self._spawn(self._full_upload(phone, batch_id, envelope, c) if c
-                                else self._light_upload(phone, batch_id, envelope, 0))
-                elif kind == "retry":
-                    self._spawn(self._light_upload(*data))
-                elif kind == "drain" and data.drain_due_ms == at_ms:  # else superseded
-                    data.drain_due_ms = None
-                    if not data.draining:  # a running worker reschedules when it ends
-                        data.draining = True  # now, not when the task starts
-                        self._spawn(self._drain(data))
-                elif kind == "storm":
-                    try:
-                        self._storm(*data)
-                    except Exception as exc:  # reported, the run goes on
-                        self.errors.append(f"storm: {exc!r}")
-                elif kind == "claim":
-                    self._spawn(self._claim(data))
-                elif kind in ("session_start", "session_stop"):
-                    self._spawn(self._session(data, kind == "session_start"))
+                self._dispatch(at_ms, kind, data)
             if self.in_flight:
                 await asyncio.wait(self.in_flight, timeout=s.network.timeout_s * 3 + 30)
             for task in list(self.in_flight):
                 task.cancel()
+            self.app_conns.close_all()  # the apps stop; their files are checked next
             verdict = await self._verdict(phones)
         finally:
             await raw.aclose()

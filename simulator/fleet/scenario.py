@@ -65,6 +65,24 @@ class Restart(_Strict):
     down_s: Seconds = 5.0
 
 
+class Doze(_Strict):
+    """A share of the phones dozes (Android's Doze: the screen off, the phone still):
+    their timers and jobs are deferred to the window's end and run together there."""
+
+    at_s: Seconds
+    duration_s: Seconds
+    share: Share = 1.0
+
+
+class ClockJump(_Strict):
+    """A share of the phones' wall clocks jump by `jump_s` (negative: backwards), as an
+    NTP correction or a user setting the time does; simulated time itself goes on."""
+
+    at_s: Seconds
+    jump_s: float
+    share: Share = 1.0
+
+
 class Network(_Strict):
     """Per-request latency (lognormal, simulated ms), loss and the client timeout."""
 
@@ -82,6 +100,10 @@ class Faults(_Strict):
     restarts: list[Restart] = []
     dual_writer_storms_per_hour: Annotated[float, Meta(ge=0.0, le=120.0)] = 0.0
     app_kill_probability: Probability = 0.0  # per operation of a fully simulated phone
+    reboots_per_day: Annotated[float, Meta(ge=0.0, le=48.0)] = 0.0  # per full phone
+    reboot_down_s: Annotated[float, Meta(ge=1.0, le=86_400.0)] = 120.0
+    doze: list[Doze] = []
+    clock_jumps: list[ClockJump] = []
 
 
 class Thresholds(_Strict):
