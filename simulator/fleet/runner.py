@@ -109,6 +109,10 @@ class Phone:
     draining: bool = False  # one retry worker per phone, as WorkManager's unique work
     drains: int = 0  # retry-worker runs (keys their jitter: seeded, not timed)
     last_due_ms: int | None = None  # the phone's previous window end (tracking sessions)
+    device_hash: str = ""  # the backend's hash of device_id, computed once
+
+    def __post_init__(self) -> None:
+        self.device_hash = device_hash(self.device_id)
 
 
 @dataclass
@@ -534,7 +538,7 @@ class FleetRun:
             p = int(block.phone[i])
             batch_id = block.batch_id[i].decode()
             self.generated.append(Generated(batch_id, p, int(block.seq[i]),
-                                            device_hash(phones[p].device_id),
+                                            phones[p].device_hash,
                                             int(block.period_start_ms[i]), due))
             phone = phones[p]
             # a full phone's local record, from the block (not parsed back from the line)
