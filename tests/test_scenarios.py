@@ -62,3 +62,14 @@ def test_the_json_schema_file_matches_the_validator() -> None:
     shipped = json.loads((sc.scenarios_dir() / "scenario.schema.json").read_text())
     assert shipped == sc.json_schema(), (
         "regenerate scenarios/scenario.schema.json from simulator.fleet.scenario.json_schema()")
+
+
+def test_the_format_example_in_the_docs_is_a_valid_scenario() -> None:
+    import re
+    import tomllib
+
+    docs = (Path(__file__).parent.parent / "docs" / "fleet.md").read_text()
+    example = re.search(r"```toml\n(.*?)```", docs, re.S)
+    assert example is not None
+    scenario = sc.from_dict(tomllib.loads(example[1]), "docs/fleet.md")
+    assert scenario.faults.doze and scenario.faults.clock_jumps

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import gc
 import heapq
 import itertools
 import os
@@ -696,6 +697,10 @@ class FleetRun:
                 while loaded < len(hours) and (not self.events or self.events[0][0] >=
                                                hours[loaded] * 3_600_000):
                     self._load_hour(generator, hours[loaded], phones)
+                    # the ledgers grow by every batch and live to the end: out of the
+                    # cyclic GC's sight, else its full passes grow with the run and stall
+                    # the dispatcher (reference counting still frees everything else)
+                    gc.freeze()
                     loaded += 1
                     if loaded == len(hours):  # the day's last sessions end after their window
                         for phone in phones:
@@ -735,6 +740,7 @@ class FleetRun:
             verdict = await self._verdict(phones)
         finally:
             await raw.aclose()
+            gc.unfreeze()  # what the run froze can be collected again once it is dropped
         wall = time.monotonic() - began
         sim_s = (self.clock.now_ms() - self.start_ms) / 1000 if hasattr(self, "clock") else 0
         divergence = verdict.anomalies.get("pot divergence", 0)
