@@ -156,7 +156,7 @@ _EVENT = """
 , event AS (
   INSERT INTO pot_events (user_id, kind, event_key, pot_day, created_at)
   SELECT $1, $2, $3, $6, $11 WHERE EXISTS (SELECT 1 FROM pot)
-  ON CONFLICT DO NOTHING
+  ON CONFLICT (user_id, kind, event_key) DO NOTHING  -- any other violation aborts it all
   RETURNING 1
 )
 SELECT (SELECT count(*) FROM pot), (SELECT count(*) FROM event)

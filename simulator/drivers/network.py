@@ -49,7 +49,8 @@ class AppKilled(Exception):
 async def run_async(path: str | Path, transport: Transport, operation: NetOperation[T],
                     busy_timeout_s: float = 2.5, journal_mode: str | None = None,
                     kill_after: int | None = None,
-                    conn: sqlite3.Connection | None = None) -> T:
+                    conn: sqlite3.Connection | None = None,
+                    alive: Callable[[], bool] | None = None) -> T:
     """Run a network operation: SQL on `path` (opened on first use, asking for
     `journal_mode` as the side's own open does), HTTP on `transport`. SQLite calls run
     on the event loop: each is short, and a phone's file is its own, so the only lock
@@ -62,7 +63,10 @@ async def run_async(path: str | Path, transport: Transport, operation: NetOperat
     `conn`: an open connection the caller owns (the Flutter side's, kept for the app's
     life) instead of opening `path`; it is not closed here, and a kill leaves closing it
     to the caller. Shared between operations, it must not carry a transaction across a
-    request (another operation's statements would join it): that raises RuntimeError."""
+    request (another operation's statements would join it): that raises RuntimeError.
+
+    `alive`: False once the app process this operation belongs to has died (another
+    operation's kill, a reboot); the operation then dies too, at its next effect."""
     cursor = Cursor(operation)
     shared = conn is not None
     done = 0
@@ -71,6 +75,9 @@ async def run_async(path: str | Path, transport: Transport, operation: NetOperat
             if kill_after is not None and done >= kill_after:
                 cursor.close()
                 raise AppKilled(f"killed after {done} effects")
+            if alive is not None and not alive():
+                cursor.close()
+                raise AppKilled("the app process died")
             done += 1
             if isinstance(effect, Sql):
                 if conn is None:

@@ -10,8 +10,9 @@ third of the load generator's time with 1,000 full phones (py-spy).
 
 Invariants: at most `limit` connections are open (the least recently used app is
 closed first, as Android reclaims a background app; it opens again on next use); a
-connection dropped because its app died is closed once no operation still uses it,
-and is never handed out again.
+connection dropped because its app died has its open transaction rolled back at once
+(a dead process holds no lock), is closed once no operation still uses it, and is
+never handed out again.
 """
 
 from __future__ import annotations
@@ -82,6 +83,8 @@ class AppConnections:
         conn = self._open.pop(phone, None)
         if conn is None:
             return
+        if conn.in_transaction:  # a dead process's locks go with it, at once
+            conn.execute("ROLLBACK")
         if self._users.get(id(conn)):
             self._dropped.add(id(conn))
         else:

@@ -7,9 +7,13 @@ waiting for earlier ones; an event started late is counted (`late_ms`), and one 
 finds `max_in_flight` requests outstanding is not sent and counted (`not_sent`), so a
 saturated load generator is never mistaken for a slow server.
 
-Phones: the first `full_phones` are fully simulated (their own SQLite file, opened per
-operation; the Kotlin upload flow with the upload queue and retry worker; the daily pot
-service with claims); the rest are upload-only (the same HTTP, retries kept in memory).
+Phones: the first `full_phones` are fully simulated (their own SQLite file, which the
+Kotlin side opens per operation and the Flutter side keeps open for the app's life; the
+Kotlin upload flow with the upload queue and retry worker; the daily pot service with
+claims; tracking sessions; app kills, reboots, Doze and clock jumps); the rest are
+upload-only (the same HTTP, retries kept in memory). Every operation runs at the instant
+it was scheduled for (`OPERATION_MS`), so what happens to it does not depend on how late
+the dispatcher got to it.
 
 Invariants: the run is bounded (the scenario's duration plus a settle period, and every
 request has a timeout); every generated batch ends in the ledgers; the same scenario and
@@ -76,6 +80,10 @@ WINDOW_MS = 300_000
 SETTLE_S = 3_600.0  # simulated time after the last window for queues to drain
 SESSION_GAP_MS = 10 * 60_000  # a longer gap between windows ends a tracking session
 MAX_LATE_WALL_S = 1.0  # p99 dispatch lateness beyond which the generator is saturated
+# events scheduled from an operation's own instant: after a slow request they are due in
+# the past when scheduled, which is the server's latency, not the generator's lateness
+FOLLOW_UPS = frozenset({"drain", "retry", "app_start"})
+LOAD_PIECE_PHONES = 500  # phones per piece of an hour's batches (about 0.4 s to load)
 
 
 def default_phone_dir() -> str | None:
@@ -106,6 +114,7 @@ class Phone:
     claims: dict[str, str] = field(default_factory=dict)  # day -> outcome of the claim
     reboots: list[Reboot] = field(default_factory=list)
     tracking: bool = False  # a tracking session should be running (the user's day)
+    life: int = 0  # the app process's generation: a kill or a reboot starts a new one
     offline_attempts: int = 0  # consecutive drains that found no network
     draining: bool = False  # one retry worker per phone, as WorkManager's unique work
     drains: int = 0  # retry-worker runs (keys their jitter: seeded, not timed)
@@ -224,22 +233,35 @@ class FleetRun:
             return None
         return int(6 * self._jitter(phone.index, 6_000_001 + k))
 
-    async def _flutter(self, phone: Phone, operation: Any, kill_key: str | None = None) -> Any:
-        """Run a Flutter-side operation on the phone's kept connection (`AppConnections`);
-        `kill_key`: the operation's identity for the app-kill draw (None: never killed)."""
+    @staticmethod
+    def _alive(phone: Phone, life: int) -> Callable[[], bool]:
+        """Whether the app process of generation `life` still runs."""
+        return lambda: phone.life == life
+
+    async def _flutter(self, phone: Phone, operation: Any, life: int,
+                       kill_key: str | None = None) -> Any:
+        """Run a Flutter-side operation of app generation `life` on the phone's kept
+        connection (`AppConnections`); `kill_key`: the operation's identity for the
+        app-kill draw (None: never killed)."""
         assert phone.db is not None
         conn = self.app_conns.acquire(phone.index, phone.db)
         try:
             return await run_async(phone.db, phone.transport, operation, conn=conn,
                                    kill_after=None if kill_key is None else
-                                   self._kill_after(phone, kill_key))
+                                   self._kill_after(phone, kill_key),
+                                   alive=self._alive(phone, life))
         finally:
             self.app_conns.release(conn)
 
-    def _killed(self, phone: Phone, at: int, what: str) -> None:
-        """The app died during `what` at true time `at`: its process goes, and with it
-        Flutter's connection (what it had open rolls back); Android restarts the sticky
-        service a second later, and the app's start runs (`_app_start`)."""
+    def _killed(self, phone: Phone, at: int, what: str, life: int) -> None:
+        """An operation of app generation `life` died during `what` at true time `at`.
+        If that process was still alive, this kill ends it: every other operation of it
+        dies at its next effect, Flutter's connection goes (what it had open rolls back),
+        Android restarts the sticky service a second later and the app's start runs
+        (`_app_start`). If it had already died, the operation only died with it."""
+        if phone.life != life:
+            return
+        phone.life += 1
         self.app_conns.drop(phone.index)
         self.kills += 1
         if self.trace is not None:
@@ -293,13 +315,15 @@ class FleetRun:
         at = self.clock.operation_ms()
         now = self._phone_now(phone, at)
         jitter = self._jitter(phone.index, 3_000_000 + zlib.crc32(batch_id.encode()))
+        life = phone.life
         try:
             outcome = await run_async(phone.db, phone.transport, upload_batch(
                 envelope, c, phone.creds, now, jitter, self.profile, self.policy),
                 journal_mode=self.profile.kotlin_journal_mode,
-                kill_after=self._kill_after(phone, f"upload {batch_id}"))
+                kill_after=self._kill_after(phone, f"upload {batch_id}"),
+                alive=self._alive(phone, life))
         except AppKilled:
-            self._killed(phone, at, "upload")
+            self._killed(phone, at, "upload", life)
             if self._queued(phone.db, batch_id):  # killed after it was queued: it is there
                 self.final[batch_id] = "queued"
                 self._want_drain(phone, at + backoff_ms(0, jitter, self.policy))
@@ -313,18 +337,18 @@ class FleetRun:
         if outcome.result == "saved":
             if phone.drain_due_ms is not None and phone.drain_due_ms > at + 60_000:
                 self._want_drain(phone, at + 1_000)  # back online: the worker runs now
-            await self._pot(phone, batch_id, at)
+            await self._pot(phone, batch_id, at, life)
 
-    async def _pot(self, phone: Phone, batch_id: str, at: int) -> None:
+    async def _pot(self, phone: Phone, batch_id: str, at: int, life: int) -> None:
         """DailyPotService after a delivered upload: send what is pending, then record
         (the Flutter side: an app kill can stop it too)."""
         assert phone.db is not None
         try:
             sync = await self._flutter(phone, potsync.after_upload(
                 phone.user_id, batch_id, phone.creds, self._phone_now(phone, at),
-                self.profile), f"pot {batch_id}")
+                self.profile), life, f"pot {batch_id}")
         except AppKilled:
-            self._killed(phone, at, "pot sync")
+            self._killed(phone, at, "pot sync", life)
             return
         self.timeline.pot(at, phone.index, sync)
 
@@ -345,16 +369,17 @@ class FleetRun:
         assert phone.db is not None
         at = self.clock.operation_ms()
         now = self._phone_now(phone, at)
-        cached = await self._flutter(phone, potsync.cached(phone.user_id, self.profile))
+        life = phone.life
+        cached = await self._flutter(phone, potsync.cached(phone.user_id, self.profile), life)
         if not cached or not cached["is_unlocked"] or cached["has_claimed_today"]:
             return
         day = time.strftime("%Y-%m-%d", time.gmtime(now / 1000))  # the phone's own day
         try:
             result = await self._flutter(phone, potsync.claim(
                 phone.user_id, f"{phone.device_id}-{day}", phone.creds, now, self.profile),
-                f"claim {day}")
+                life, f"claim {day}")
         except AppKilled:
-            self._killed(phone, at, "claim")
+            self._killed(phone, at, "claim", life)
             result = "killed"
         phone.claims[day] = result
         if self.trace is not None:
@@ -385,19 +410,21 @@ class FleetRun:
             built[batch_id] = self._contribution(phone, batch_id, envelope)
             return built[batch_id]
         done: list[tuple[str, UploadOutcome]] = []
+        life = phone.life
         try:
             await run_async(phone.db, phone.transport, drain_queue(
                 phone.creds, now, jitters, self.profile, contribution_of, self.policy, done),
                 journal_mode=self.profile.kotlin_journal_mode,
-                kill_after=self._kill_after(phone, f"drain {phone.drains}"))
+                kill_after=self._kill_after(phone, f"drain {phone.drains}"),
+                alive=self._alive(phone, life))
         except AppKilled:
-            self._killed(phone, at, "retry worker")  # what finished before it counts
+            self._killed(phone, at, "retry worker", life)  # what finished before counts
         for batch_id, outcome in done:
             self._record(phone, batch_id, outcome, at, built.get(batch_id))
         try:
             for batch_id, outcome in done:
-                if outcome.result == "saved":
-                    await self._pot(phone, batch_id, at)
+                if outcome.result == "saved" and phone.life == life:  # a dead app syncs none
+                    await self._pot(phone, batch_id, at, life)
         finally:
             self._reschedule_drain(phone, done, at, jitters[0])
 
@@ -527,9 +554,10 @@ class FleetRun:
         if not task.cancelled() and task.exception() is not None:
             self.errors.append(repr(task.exception()))
 
-    def _load_hour(self, generator: FleetGenerator, hour: int,
-                   phones: list[Phone]) -> None:
-        block = generator.block(range(self.scenario.fleet.phones), hour)
+    def _load(self, generator: FleetGenerator, hour: int, part: range,
+              phones: list[Phone]) -> None:
+        """Schedule the uploads of phones `part` whose windows start in `hour`."""
+        block = generator.block(part, hour)
         lines = encode_lines(block)
         for i, line in enumerate(lines):
             order_ms = int(block.order_ms[i])
@@ -567,37 +595,44 @@ class FleetRun:
         at = self.clock.operation_ms()
         now = self._phone_now(phone, at)
         what = "session start" if start else "session stop"
+        life = phone.life
         try:
             if start:
                 await self._flutter(phone, app.start_tracking_session(
-                    now, self.profile, phone.user_id), f"{what} {at}")
+                    now, self.profile, phone.user_id), life, f"{what} {at}")
                 return
             stopped = await self._flutter(phone, app.stop_tracking_session(
-                now, self.profile, "idle", phone.user_id), f"{what} {at}")
+                now, self.profile, "idle", phone.user_id), life, f"{what} {at}")
         except AppKilled:
-            self._killed(phone, at, what)
+            self._killed(phone, at, what, life)
             return
         phone.ledger.stops.append(stopped)
         if self.trace is not None:
             self.trace.event(at, phone.index, "session_stop", session=stopped)
 
-    async def _app_start(self, phone: Phone) -> None:
+    async def _app_start(self, phone: Phone, tracking: bool) -> None:
         """The app starts again after a kill or a reboot: the tracking service closes the
-        session the dead process left active and starts a new one if the user is still
-        tracking; DailyPotService reconciles with the backend (review §3.4); WorkManager
-        runs the retry worker for what is queued."""
+        session the dead process left active and starts a new one if the user was
+        tracking when the start was dispatched (`tracking`: a session start due at the
+        same instant starts its own); DailyPotService reconciles with the backend
+        (review §3.4); WorkManager runs the retry worker for what is queued. If this
+        process dies too, the next start does all of it."""
         assert phone.db is not None
         at = self.clock.operation_ms()
         now = self._phone_now(phone, at)
-        stopped = await self._flutter(phone, app.stop_tracking_session(
-            now, self.profile, "app_restart", phone.user_id))
-        if stopped is not None:
-            phone.ledger.stops.append(stopped)
-        if phone.tracking:
-            await self._flutter(phone, app.start_tracking_session(now, self.profile,
-                                                                  phone.user_id))
-        sync = await self._flutter(phone, potsync.reconcile(phone.user_id, phone.creds, now,
-                                                            self.profile))
+        life = phone.life
+        try:
+            stopped = await self._flutter(phone, app.stop_tracking_session(
+                now, self.profile, "app_restart", phone.user_id), life)
+            if stopped is not None:
+                phone.ledger.stops.append(stopped)
+            if tracking:
+                await self._flutter(phone, app.start_tracking_session(now, self.profile,
+                                                                      phone.user_id), life)
+            sync = await self._flutter(phone, potsync.reconcile(
+                phone.user_id, phone.creds, now, self.profile), life)
+        except AppKilled:
+            return
         self.timeline.pot(at, phone.index, sync)
         if self.trace is not None:
             self.trace.event(at, phone.index, "app_start", pot=sync)
@@ -605,11 +640,23 @@ class FleetRun:
         if due_on_phone is not None:
             self._want_drain(phone, max(self._true_time(phone, due_on_phone, at), at + 1_000))
 
+    def _unsent_at_end(self) -> None:
+        """Uploads still scheduled after the settle period (deferred past it by a long
+        reboot or Doze): the phone was off, or the run ended before they were sent."""
+        for at_ms, _, kind, data in self.events:
+            if kind in ("upload", "retry"):
+                phone, batch_id = data[0], data[1]
+                outcome = "phone_off" if self._off(phone, at_ms) else "not_sent"
+                self.final[batch_id] = outcome
+                self.timeline.outcome(at_ms, batch_id, outcome)
+        self.events.clear()
+
     def _dispatch(self, at_ms: int, kind: str, data: Any) -> None:
         """Start the event `kind` due at `at_ms`, or defer it while its phone is off or
         dozing (an upload whose batch a reboot lost ends here)."""
         phone: Phone = data[0] if isinstance(data, tuple) else data
         if kind == "reboot":  # the app process dies with the phone
+            phone.life += 1
             self.app_conns.drop(phone.index)
             if self.trace is not None:
                 self.trace.event(at_ms, phone.index, "reboot")
@@ -653,7 +700,7 @@ class FleetRun:
             data.tracking = kind == "session_start"  # the user's day, whatever the app does
             self._spawn(self._session(data, kind == "session_start"), at_ms)
         elif kind == "app_start":
-            self._spawn(self._app_start(data), at_ms)
+            self._spawn(self._app_start(data, data.tracking), at_ms)
 
     async def run(self) -> RunResult:
         s = self.scenario
@@ -690,30 +737,46 @@ class FleetRun:
             self._schedule_claims(phones[:s.full_phones])
             for fault in s.faults.restarts:
                 self._schedule(self.start_ms + int(fault.at_s * 1000), "restart", fault)
-            hours = list(generator.config.hour_blocks)
+            # an hour of a big fleet takes seconds to generate: it is loaded in pieces,
+            # ahead of time while the dispatcher has nothing due, so no hour's start
+            # stalls the open model (a whole-hour load stalled tenk-day ~8 s every hour)
+            n = s.fleet.phones
+            pieces = [(hour, range(a, min(a + LOAD_PIECE_PHONES, n)))
+                      for hour in generator.config.hour_blocks
+                      for a in range(0, n, LOAD_PIECE_PHONES)]
             loaded = 0
             settle_end = self.end_ms + int(SETTLE_S * 1000)
+
+            def load_next() -> None:
+                nonlocal loaded
+                hour, part = pieces[loaded]
+                self._load(generator, hour, part, phones)
+                # the ledgers grow by every batch and live to the end: out of the cyclic
+                # GC's sight, else its full passes grow with the run and stall the
+                # dispatcher (reference counting still frees everything else)
+                gc.freeze()
+                loaded += 1
+                if loaded == len(pieces):  # the day's last sessions end after their window
+                    for phone in phones:
+                        if phone.db is not None and phone.last_due_ms is not None:
+                            self._schedule(phone.last_due_ms + 1, "session_stop", phone)
             while True:
-                while loaded < len(hours) and (not self.events or self.events[0][0] >=
-                                               hours[loaded] * 3_600_000):
-                    self._load_hour(generator, hours[loaded], phones)
-                    # the ledgers grow by every batch and live to the end: out of the
-                    # cyclic GC's sight, else its full passes grow with the run and stall
-                    # the dispatcher (reference counting still frees everything else)
-                    gc.freeze()
-                    loaded += 1
-                    if loaded == len(hours):  # the day's last sessions end after their window
-                        for phone in phones:
-                            if phone.db is not None and phone.last_due_ms is not None:
-                                self._schedule(phone.last_due_ms + 1, "session_stop", phone)
+                while loaded < len(pieces) and (not self.events or self.events[0][0] >=
+                                                pieces[loaded][0] * 3_600_000):
+                    load_next()  # every piece of an hour is in before the hour starts
                 if not self.events:
                     if not self.in_flight:
                         break  # everything generated was sent and answered
                     await asyncio.wait(self.in_flight, return_when=asyncio.FIRST_COMPLETED)
                     continue
                 if self.events[0][0] > settle_end:
+                    self._unsent_at_end()
                     break
                 delay = self.clock.wall_delay_s(self.events[0][0])
+                if delay > 0 and loaded < len(pieces) and (
+                        pieces[loaded][0] * 3_600_000 <= self.clock.now_ms() + 3_600_000):
+                    load_next()  # idle: the next hour, a piece at a time
+                    continue
                 if delay > 0:  # in slices: an event scheduled meanwhile may come first
                     await asyncio.sleep(min(delay, 0.05))
                     continue
@@ -726,7 +789,8 @@ class FleetRun:
                                                    asyncio.sleep, self.clock.now_ms,
                                                    s.speed))
                     continue
-                self.timeline.dispatched(at_ms, max(0, self.clock.now_ms() - at_ms))
+                if kind not in FOLLOW_UPS:  # the schedule fixed in advance (open model)
+                    self.timeline.dispatched(at_ms, max(0, self.clock.now_ms() - at_ms))
                 if kind in ("upload", "retry") and len(self.in_flight) >= self.max_in_flight:
                     self.final[data[1]] = "not_sent"  # the generator could not send it
                     self.timeline.outcome(at_ms, data[1], "not_sent")
@@ -739,6 +803,7 @@ class FleetRun:
             self.app_conns.close_all()  # the apps stop; their files are checked next
             verdict = await self._verdict(phones)
         finally:
+            self.app_conns.close_all()
             await raw.aclose()
             gc.unfreeze()  # what the run froze can be collected again once it is dropped
         wall = time.monotonic() - began
@@ -818,7 +883,8 @@ class FleetRun:
             if knows_unsynced:  # v3 tracks its sync state (§3.4): not a silent divergence
                 verdict.pot_pending += 1
             elif cached and backend and backend[0] != cached[0] and backend[1] == time.strftime(
-                    "%Y-%m-%d", time.gmtime(cached[1] / 1000)):
+                    "%Y-%m-%d", time.gmtime(self._true_time(  # the phone's clock may be off
+                        phone, int(cached[1]), int(cached[1])) / 1000)):
                 verdict.add("pot divergence", Example(
                     phone.index, int(cached[1]), f"phone caches {cached[0]} uploads today, "
                                                  f"backend has {backend[0]} ({backend[1]})"))
