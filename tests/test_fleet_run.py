@@ -118,5 +118,9 @@ def test_the_same_seed_gives_the_same_faults_and_verdict(tmp_path: Path) -> None
     second, _ = run_scenario(lossy, report=tmp_path / "b")
     assert first.faults["lost_responses"] > 0 and first.faults["app_kills"] > 0
     assert first.faults["server_errors"] > 0 and first.faults["offline"] > 0
-    assert first.verdict.as_json() == second.verdict.as_json()
+    # everything but `reordered`: which of a phone's concurrent requests (a retry, a new
+    # window) reaches the server first is real timing, counted, not judged
+    verdicts = [{k: v for k, v in r.verdict.as_json().items() if k != "reordered"}
+                for r in (first, second)]
+    assert verdicts[0] == verdicts[1]
     assert first.faults == second.faults
