@@ -7,6 +7,7 @@ error handling decides what happens, as the app's code would.
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import tempfile
 from collections.abc import Iterable
@@ -23,6 +24,18 @@ def connect(path: str | Path, *, timeout_s: float = 0.0) -> sqlite3.Connection:
     """
     return sqlite3.connect(path, timeout=timeout_s, isolation_level=None,
                            check_same_thread=False)
+
+
+def connect_as_app(path: str | Path, journal_mode: str | None,
+                   timeout_s: float) -> sqlite3.Connection:
+    """A connection opened as one side of the app opens it: asking for its
+    `journal_mode`, which SQLite refuses while another connection holds the file in WAL;
+    Android goes on with the mode the file has, and so does this."""
+    conn = connect(path, timeout_s=timeout_s)
+    if journal_mode:
+        with contextlib.suppress(sqlite3.OperationalError):
+            conn.execute(f"PRAGMA journal_mode = {journal_mode}").fetchall()
+    return conn
 
 
 def execute(conn: sqlite3.Connection, cursor: Cursor[Any], effect: Sql) -> None:

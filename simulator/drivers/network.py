@@ -10,7 +10,6 @@ is opened when the operation first needs it and closed when it ends (the Kotlin 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import sqlite3
 from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
@@ -18,7 +17,7 @@ from typing import Any, Protocol, TypeVar
 
 import httpx
 
-from simulator.drivers.blocking import connect, execute
+from simulator.drivers.blocking import connect_as_app, execute
 from simulator.phone.effects import Cursor, Http, HttpResponse, NetOperation, NetworkError, Sql
 
 T = TypeVar("T")
@@ -81,10 +80,7 @@ async def run_async(path: str | Path, transport: Transport, operation: NetOperat
             done += 1
             if isinstance(effect, Sql):
                 if conn is None:
-                    conn = connect(path, timeout_s=busy_timeout_s)
-                    if journal_mode:  # refused while another connection holds the file:
-                        with contextlib.suppress(sqlite3.OperationalError):  # Android goes on
-                            conn.execute(f"PRAGMA journal_mode = {journal_mode}").fetchall()
+                    conn = connect_as_app(path, journal_mode, busy_timeout_s)
                 execute(conn, cursor, effect)
             else:
                 if shared and conn is not None and conn.in_transaction:

@@ -17,13 +17,12 @@ never handed out again.
 
 from __future__ import annotations
 
-import contextlib
 import resource
 import sqlite3
 from collections import OrderedDict
 from pathlib import Path
 
-from simulator.drivers.blocking import connect
+from simulator.drivers.blocking import connect_as_app
 
 FDS_PER_CONNECTION = 3  # the file, its -wal and its -shm
 FDS_KEPT_FREE = 2_000  # sockets, the run's own files
@@ -56,10 +55,7 @@ class AppConnections:
             while len(self._open) >= self.limit:
                 oldest, _ = next(iter(self._open.items()))
                 self.drop(oldest)
-            conn = connect(path, timeout_s=self.busy_timeout_s)
-            if self.journal_mode:  # refused while another connection holds the file
-                with contextlib.suppress(sqlite3.OperationalError):
-                    conn.execute(f"PRAGMA journal_mode = {self.journal_mode}").fetchall()
+            conn = connect_as_app(path, self.journal_mode, self.busy_timeout_s)
             self._open[phone] = conn
             self.opened += 1
         else:

@@ -119,7 +119,7 @@ class Phone:
     draining: bool = False  # one retry worker per phone, as WorkManager's unique work
     drains: int = 0  # retry-worker runs (keys their jitter: seeded, not timed)
     last_due_ms: int | None = None  # the phone's previous window end (tracking sessions)
-    device_hash: str = ""  # the backend's hash of device_id, computed once
+    device_hash: str = field(init=False)  # the backend's hash of device_id, computed once
 
     def __post_init__(self) -> None:
         self.device_hash = device_hash(self.device_id)
@@ -432,11 +432,10 @@ class FleetRun:
                           now: int, jitter: float) -> None:
         """`now` is true time; the queue's due times are on the phone's clock."""
         assert phone.db is not None
-        due_on_phone = self._next_due(phone.db)  # on the loop: a thread would race it
-        if due_on_phone is None:
+        due = self._queue_due(phone, now)
+        if due is None:
             phone.offline_attempts = 0
             return
-        due = self._true_time(phone, due_on_phone, now)
         if done and done[-1][1].status is None and done[-1][1].result == "queued":
             # no network: like WorkManager with a network constraint, the worker waits for
             # connectivity (probed with its own backoff), not for each entry's due time
@@ -454,6 +453,14 @@ class FleetRun:
                                 (batch_id,)).fetchone() is not None
         finally:
             conn.close()
+
+    def _queue_due(self, phone: Phone, at: int) -> int | None:
+        """When the phone's earliest queued upload is due, in true time (the queue keeps
+        phone-clock times), or None when the queue is empty. Read on the loop: a thread
+        would race the loop for the file's locks."""
+        assert phone.db is not None
+        due_on_phone = self._next_due(phone.db)
+        return None if due_on_phone is None else self._true_time(phone, due_on_phone, at)
 
     @staticmethod
     def _next_due(db: Path) -> int | None:
@@ -636,9 +643,9 @@ class FleetRun:
         self.timeline.pot(at, phone.index, sync)
         if self.trace is not None:
             self.trace.event(at, phone.index, "app_start", pot=sync)
-        due_on_phone = self._next_due(phone.db)
-        if due_on_phone is not None:
-            self._want_drain(phone, max(self._true_time(phone, due_on_phone, at), at + 1_000))
+        due = self._queue_due(phone, at)
+        if due is not None:
+            self._want_drain(phone, max(due, at + 1_000))
 
     def _unsent_at_end(self) -> None:
         """Uploads still scheduled after the settle period (deferred past it by a long
