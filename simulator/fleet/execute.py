@@ -2,7 +2,8 @@
 the reports together (the CLI stays thin).
 
 A run writes into its report directory: `trace.jsonl.gz` (header, events, and a footer
-with the verdict), `summary.json` and `report.html`. `replay` re-runs a trace's scenario
+with the verdict), `summary.json`, `timeline.json` (the per-minute series the plots
+show, for `ggsim compare`) and `report.html`. `replay` re-runs a trace's scenario
 from its header and compares the verdict (counts by bucket and anomaly kind) with the
 footer's: the same seed and options must give the same verdict.
 """
@@ -60,13 +61,17 @@ def run_scenario(scenario: Scenario, *, target: str | None = None,
                     progress=lambda f, k: bar.update(task, completed=f)).run())
         else:
             result = run_loop(FleetRun(scenario, stack, phone_dir=phone_dir, trace=trace).run())
-    except (OSError, ConnectionError) as exc:
-        raise SimulatorError(f"the stack at {stack.url} failed: {exc}") from exc
+    except BaseException as exc:
+        trace.close()  # readable, with no verdict: replay says the run did not finish
+        if isinstance(exc, OSError | ConnectionError):
+            raise SimulatorError(f"the stack at {stack.url} failed: {exc}") from exc
+        raise
     finally:
         stack.stop()
     summary = as_json(result)
     trace.close({"verdict": summary["verdict"], "passed": result.passed})
     (directory / "summary.json").write_bytes(orjson.dumps(summary, option=orjson.OPT_INDENT_2))
+    (directory / "timeline.json").write_bytes(orjson.dumps(result.timeline.series()))
     html.write(result, directory / "report.html")
     return result, directory
 

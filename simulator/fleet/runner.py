@@ -29,11 +29,11 @@ import heapq
 import itertools
 import os
 import shutil
-import tempfile
+import sys
 import time
 import zlib
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -58,6 +58,7 @@ from simulator.fleet.scenario import Scenario
 from simulator.fleet.stack import Stack
 from simulator.fleet.timeline import Timeline
 from simulator.fleet.trace import Trace
+from simulator.leftovers import make_owned_dir, sweep
 from simulator.phone import app, potsync, schema
 from simulator.phone.effects import Http, HttpResponse, NetworkError
 from simulator.phone.profiles import FixProfile, profile
@@ -83,6 +84,7 @@ MAX_LATE_WALL_S = 1.0  # p99 dispatch lateness beyond which the generator is sat
 # events scheduled from an operation's own instant: after a slow request they are due in
 # the past when scheduled, which is the server's latency, not the generator's lateness
 FOLLOW_UPS = frozenset({"drain", "retry", "app_start"})
+PHONE_DIR_PREFIX = "ggsim-fleet-"
 LOAD_PIECE_PHONES = 500  # phones per piece of an hour's batches (about 0.4 s to load)
 
 
@@ -119,6 +121,7 @@ class Phone:
     draining: bool = False  # one retry worker per phone, as WorkManager's unique work
     drains: int = 0  # retry-worker runs (keys their jitter: seeded, not timed)
     last_due_ms: int | None = None  # the phone's previous window end (tracking sessions)
+    in_session: bool = False  # a session start is scheduled and its stop is not yet
     device_hash: str = field(init=False)  # the backend's hash of device_id, computed once
 
     def __post_init__(self) -> None:
@@ -176,8 +179,11 @@ class FleetRun:
         self.start_ms = parse_instant(scenario.start)
         self.end_ms = self.start_ms + int(scenario.duration_s * 1000)
         self._own_dir = workdir is None
-        self.workdir = workdir or Path(tempfile.mkdtemp(
-            prefix="ggsim-fleet-", dir=phone_dir or default_phone_dir()))
+        if workdir is None:
+            parent = phone_dir or default_phone_dir()
+            sweep(PHONE_DIR_PREFIX, parent)  # phone files of killed runs (RAM on /dev/shm)
+            workdir = make_owned_dir(PHONE_DIR_PREFIX, parent)
+        self.workdir = workdir
         self.max_in_flight = max_in_flight
         self.trace = trace
         self.progress = progress
@@ -584,18 +590,31 @@ class FleetRun:
                 phone.user_id)
             self._schedule(due, "upload", (phone, batch_id, bytes(line).rstrip(b"\n"), c))
             self._track(phone, due)
+        self._end_sessions((phones[p] for p in part), (hour + 1) * 3_600_000 + WINDOW_MS)
 
     def _track(self, phone: Phone, due: int) -> None:
         """Tracking sessions follow the phone's day: a session starts before the first
-        window after a gap (the app was killed or the phone idle) and stops after the
-        last window before it."""
+        window after a gap of over SESSION_GAP_MS (the phone idle) and stops after the
+        last window before it (`_end_sessions`)."""
         if phone.db is None:
             return
-        if phone.last_due_ms is None or due - phone.last_due_ms > SESSION_GAP_MS:
-            if phone.last_due_ms is not None:
-                self._schedule(phone.last_due_ms + 1, "session_stop", phone)
+        if not phone.in_session:
             self._schedule(due - 1, "session_start", phone)
+            phone.in_session = True
         phone.last_due_ms = due
+
+    def _end_sessions(self, phones: Iterable[Phone], next_due_ms: int) -> None:
+        """Schedule the stop of every session among `phones` that is sure to be over:
+        no window of theirs is due before `next_due_ms` that is not loaded, so a last
+        window more than SESSION_GAP_MS before it has none following within the gap.
+        Decided as each piece loads, about an hour ahead, so the stop is dispatched when
+        it is due (and the phone's `tracking` is right meanwhile), not hours later when
+        the window that starts the next session happens to load."""
+        for phone in phones:
+            if phone.in_session and phone.last_due_ms is not None and (
+                    next_due_ms - phone.last_due_ms > SESSION_GAP_MS):
+                self._schedule(phone.last_due_ms + 1, "session_stop", phone)
+                phone.in_session = False
 
     async def _session(self, phone: Phone, start: bool) -> None:
         assert phone.db is not None
@@ -764,9 +783,7 @@ class FleetRun:
                 gc.freeze()
                 loaded += 1
                 if loaded == len(pieces):  # the day's last sessions end after their window
-                    for phone in phones:
-                        if phone.db is not None and phone.last_due_ms is not None:
-                            self._schedule(phone.last_due_ms + 1, "session_stop", phone)
+                    self._end_sessions(phones, next_due_ms=sys.maxsize)
             while True:
                 while loaded < len(pieces) and (not self.events or self.events[0][0] >=
                                                 pieces[loaded][0] * 3_600_000):
@@ -810,9 +827,13 @@ class FleetRun:
             self.app_conns.close_all()  # the apps stop; their files are checked next
             verdict = await self._verdict(phones)
         finally:
+            for task in list(self.in_flight):  # an interrupted run: its phones stop too
+                task.cancel()
             self.app_conns.close_all()
             await raw.aclose()
             gc.unfreeze()  # what the run froze can be collected again once it is dropped
+            if self._own_dir:
+                shutil.rmtree(self.workdir, ignore_errors=True)
         wall = time.monotonic() - began
         sim_s = (self.clock.now_ms() - self.start_ms) / 1000 if hasattr(self, "clock") else 0
         divergence = verdict.anomalies.get("pot divergence", 0)
@@ -823,8 +844,6 @@ class FleetRun:
                            divergence, {},
                            time.monotonic() - active_from)
         result.thresholds.update(judge(result))
-        if self._own_dir:
-            shutil.rmtree(self.workdir, ignore_errors=True)
         return result
 
     def _phone_ledger(self, phones: list[Phone]) -> dict[str, str]:

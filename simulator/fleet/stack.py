@@ -46,8 +46,10 @@ class ServerProcess:
              "--schema", s.schema, "--database-url", self.database_url,
              "--clock-start", format_instant(origin_ms), "--clock-speed", str(s.speed),
              "--uploads-required", str(s.fleet.uploads_required), "--jobs-interval", "0",
-             "--sim-control"],
-            stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+             "--sim-control", "--stop-at-stdin-eof"],
+            # the pipe is its life line: it closes however this process ends
+            stdin=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"})
         assert self._proc.stderr is not None
         found: list[str] = []
         reader = threading.Thread(target=lambda: found.append(
@@ -83,14 +85,17 @@ class ServerProcess:
 
     def stop(self) -> None:
         proc, self._proc = self._proc, None
-        if proc is None or proc.poll() is not None:
+        if proc is None:
             return
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        if proc.stdin is not None:
+            proc.stdin.close()
 
 
 @dataclass

@@ -14,7 +14,8 @@ from simulator.fleet.runner import RunResult
 from simulator.report.summary import as_json
 
 
-def _svg(figure: Any) -> str:
+def svg(figure: Any) -> str:
+    """A matplotlib figure as inline SVG markup."""
     buffer = io.StringIO()
     figure.savefig(buffer, format="svg", bbox_inches="tight")
     text = buffer.getvalue()
@@ -41,26 +42,26 @@ def _plots(result: RunResult) -> list[tuple[str, str]]:
     for kind, values in series["outcomes"].items():
         ax.plot(minutes, values, label=kind, linewidth=1)
     ax.legend(fontsize=7)
-    plots.append(("uploads", _svg(fig)))
+    plots.append(("uploads", svg(fig)))
     fig, ax = figure("Upload latency (client-measured, wall ms)")
     for key, label in (("latency_p50_ms", "p50"), ("latency_p99_ms", "p99")):
         points = [(m, v) for m, v in zip(minutes, series[key], strict=True) if v is not None]
         if points:
             ax.plot(*zip(*points, strict=True), label=label, linewidth=1)
     ax.legend(fontsize=7)
-    plots.append(("latency", _svg(fig)))
+    plots.append(("latency", svg(fig)))
     fig, ax = figure("Batches waiting in phones' upload queues")
     ax.plot(minutes, series["queue_depth"], linewidth=1)
-    plots.append(("queue", _svg(fig)))
+    plots.append(("queue", svg(fig)))
     fig, ax = figure("Phones whose daily pot is not in sync (pot divergence)")
     ax.plot(minutes, series["pot_unsynced"], linewidth=1)
-    plots.append(("pot", _svg(fig)))
+    plots.append(("pot", svg(fig)))
     anomalies = [ex.at_ms for ex in result.verdict.examples.values() if ex.at_ms is not None]
     fig, ax = figure("Anomalies over time (first example of each kind)")
     ax.plot([(t - result.timeline.start_ms) / 60_000 for t in anomalies],
             [1] * len(anomalies), "o")
     ax.set_yticks([])
-    plots.append(("anomalies", _svg(fig)))
+    plots.append(("anomalies", svg(fig)))
     plt.close("all")
     return plots
 
