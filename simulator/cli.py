@@ -2,6 +2,7 @@
 
 Exit status: 0 success, 1 a check failed (later subcommands), 2 usage or environment error,
 130 interrupted (Ctrl-C or SIGTERM; what the command started is stopped and removed).
+`ggsim serve` is the exception: Ctrl-C and SIGTERM are how it is meant to stop, so 0.
 """
 
 from __future__ import annotations
@@ -460,12 +461,16 @@ def _terminate_as_interrupt(main_pid: int) -> Iterator[None]:
     """Make SIGTERM (a CI job's timeout, `timeout`, `docker stop`) stop this process as
     Ctrl-C does, so its cleanup runs: the backend process and the embedded PostgreSQL
     stop, the phone files go. Python's default for SIGTERM is to die on the spot.
-    Processes forked from this one keep the default (a pool terminates its workers)."""
+    Processes forked from this one keep the default (a pool terminates its workers).
+    A SIGTERM after the first is ignored, so a second one (CI systems send several
+    before SIGKILL) does not cut the cleanup short; a second Ctrl-C still forces. (An
+    event loop handles SIGTERM itself while it runs: `drivers.network.run_loop`.)"""
     def handler(signum: int, frame: FrameType | None) -> None:
         if os.getpid() != main_pid:
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
             os.kill(os.getpid(), signal.SIGTERM)
             return
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         on_interrupt = signal.getsignal(signal.SIGINT)  # asyncio's cancels its main task
         if callable(on_interrupt):
             on_interrupt(signal.SIGINT, frame)

@@ -68,6 +68,13 @@ def test_a_run_without_a_timeline_is_listed_not_plotted(two_runs: list[Path],
     assert [r["run"] for r in rows([load(old)])] == ["old"]
 
 
+def test_directory_names_are_shown_as_they_are_in_the_legend() -> None:
+    from simulator.report.compare import _legend
+
+    assert _legend("run-$1") == r"run-\$1"  # not mathtext
+    assert _legend("_nightly") == " _nightly"  # not dropped from the legend
+
+
 def test_the_same_directory_twice_gets_two_labels(two_runs: list[Path]) -> None:
     from simulator.report.compare import _labels
 

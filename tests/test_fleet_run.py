@@ -155,6 +155,11 @@ def test_a_session_stop_is_scheduled_when_its_gap_is_known_not_when_the_next_loa
                    if kind == "session_stop")
     assert stops == [(at_8 + 10 * minute + 1, 0)]  # late's next window may come at 09:04
     run._track(early, at_8 + 185 * minute)  # 11:05: a new session, the old one stopped
+    run._track(early, at_8 + 225 * minute)  # 11:45: a gap inside one load splits it too
     starts = sorted(at for at, _, kind, phone in run.events
                     if kind == "session_start" and phone is early)
-    assert starts == [at_8 + 5 * minute - 1, at_8 + 185 * minute - 1]
+    assert starts == [at_8 + 5 * minute - 1, at_8 + 185 * minute - 1,
+                      at_8 + 225 * minute - 1]
+    stops = sorted(at for at, _, kind, phone in run.events
+                   if kind == "session_stop" and phone is early)
+    assert stops == [at_8 + 10 * minute + 1, at_8 + 185 * minute + 1]

@@ -10,6 +10,7 @@ is opened when the operation first needs it and closed when it ends (the Kotlin 
 from __future__ import annotations
 
 import asyncio
+import signal
 import sqlite3
 from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
@@ -27,12 +28,49 @@ def run_loop(main: Coroutine[Any, Any, T]) -> T:
     """Run `main` to completion on uvloop where it is installed (asyncio's own loop
     elsewhere): the fleet's client spends much of its time in the loop's scheduling, and
     uvloop cut that time enough to give 12 % more full-phone uploads per second
-    (tests/benchmarks/bench_fleet.py)."""
+    (tests/benchmarks/bench_fleet.py).
+
+    SIGTERM cancels `main` (its cleanup runs) and then raises KeyboardInterrupt, as
+    Ctrl-C does under asyncio. Done here, on the loop, rather than by a handler that
+    calls asyncio's Ctrl-C one: a background job started by a shell ignores SIGINT, and
+    asyncio then installs no Ctrl-C handler to call."""
     try:
         import uvloop
+        factory: Callable[[], asyncio.AbstractEventLoop] | None = uvloop.new_event_loop
     except ImportError:  # Windows: uvloop is not a dependency there
-        return asyncio.run(main)
-    return uvloop.run(main)
+        factory = None
+    with asyncio.Runner(loop_factory=factory) as runner:
+        return runner.run(_cancelled_by_sigterm(main))
+
+
+async def _cancelled_by_sigterm(main: Coroutine[Any, Any, T]) -> T:
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    assert task is not None
+    terminated = False
+
+    def on_sigterm() -> None:
+        nonlocal terminated
+        if not terminated:  # a second SIGTERM does not cut the cleanup short
+            terminated = True
+            task.cancel()
+    previous = signal.getsignal(signal.SIGTERM)
+    try:
+        loop.add_signal_handler(signal.SIGTERM, on_sigterm)
+    except (NotImplementedError, RuntimeError, ValueError):  # Windows, or not main thread
+        return await main
+    try:
+        return await main
+    except asyncio.CancelledError:
+        if terminated:
+            raise KeyboardInterrupt from None
+        raise
+    finally:
+        loop.remove_signal_handler(signal.SIGTERM)  # which sets SIG_DFL: put back ours
+        if terminated:  # the caller's cleanup comes next: more SIGTERMs must not cut it
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        elif previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 class Transport(Protocol):

@@ -29,6 +29,7 @@ from simulator.report import html
 from simulator.report.summary import as_json, print_summary
 
 EXIT_PASS, EXIT_FAIL = 0, 1
+RESULT_FILES = ("summary.json", "timeline.json", "report.html")  # written when a run ends
 
 
 def _comparable(verdict: dict[str, Any]) -> dict[str, Any]:
@@ -47,6 +48,8 @@ def run_scenario(scenario: Scenario, *, target: str | None = None,
         directory.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise UsageError(f"--report {directory}: {exc.strerror}") from None
+    for earlier in RESULT_FILES:  # a reused directory: an unfinished run leaves none
+        (directory / earlier).unlink(missing_ok=True)
     stack = (stacks.target(target, scenario, database_url) if target
              else stacks.embedded(scenario, database_url))
     trace = Trace(directory / "trace.jsonl.gz", header(scenario, stack))

@@ -85,6 +85,10 @@ MAX_LATE_WALL_S = 1.0  # p99 dispatch lateness beyond which the generator is sat
 # the past when scheduled, which is the server's latency, not the generator's lateness
 FOLLOW_UPS = frozenset({"drain", "retry", "app_start"})
 PHONE_DIR_PREFIX = "ggsim-fleet-"
+# an hour's windows are all loaded this long before it starts (idle loading does it
+# earlier), so a session stop due in the hour's last SESSION_GAP_MS - WINDOW_MS, which
+# the next hour's windows decide, is scheduled before it is due
+LOAD_BY_MS = SESSION_GAP_MS - WINDOW_MS
 LOAD_PIECE_PHONES = 500  # phones per piece of an hour's batches (about 0.4 s to load)
 
 
@@ -595,9 +599,14 @@ class FleetRun:
     def _track(self, phone: Phone, due: int) -> None:
         """Tracking sessions follow the phone's day: a session starts before the first
         window after a gap of over SESSION_GAP_MS (the phone idle) and stops after the
-        last window before it (`_end_sessions`)."""
+        last window before it: here when the next window is in the same load, else in
+        `_end_sessions` once the loaded windows prove the gap."""
         if phone.db is None:
             return
+        if phone.in_session and phone.last_due_ms is not None and (
+                due - phone.last_due_ms > SESSION_GAP_MS):  # a gap inside what is loaded
+            self._schedule(phone.last_due_ms + 1, "session_stop", phone)
+            phone.in_session = False
         if not phone.in_session:
             self._schedule(due - 1, "session_start", phone)
             phone.in_session = True
@@ -786,7 +795,7 @@ class FleetRun:
                     self._end_sessions(phones, next_due_ms=sys.maxsize)
             while True:
                 while loaded < len(pieces) and (not self.events or self.events[0][0] >=
-                                                pieces[loaded][0] * 3_600_000):
+                                                pieces[loaded][0] * 3_600_000 - LOAD_BY_MS):
                     load_next()  # every piece of an hour is in before the hour starts
                 if not self.events:
                     if not self.in_flight:
@@ -830,10 +839,10 @@ class FleetRun:
             for task in list(self.in_flight):  # an interrupted run: its phones stop too
                 task.cancel()
             self.app_conns.close_all()
-            await raw.aclose()
-            gc.unfreeze()  # what the run froze can be collected again once it is dropped
-            if self._own_dir:
+            if self._own_dir:  # first: an await below is where a second interrupt lands
                 shutil.rmtree(self.workdir, ignore_errors=True)
+            gc.unfreeze()  # what the run froze can be collected again once it is dropped
+            await raw.aclose()
         wall = time.monotonic() - began
         sim_s = (self.clock.now_ms() - self.start_ms) / 1000 if hasattr(self, "clock") else 0
         divergence = verdict.anomalies.get("pot divergence", 0)

@@ -7,8 +7,8 @@ It prints one table row per run and writes a self-contained HTML page whose plot
 the runs over each other on the simulated minute: uploads acknowledged per minute,
 upload latency p99, batches waiting in upload queues, phones whose pot is not in sync.
 
-Invariant: a run is shown with exactly the numbers its own summary gives; nothing is
-recomputed here.
+Invariant: a run's numbers are its own summary's and timeline's; the only arithmetic
+here is summing (anomalies over kinds, acknowledged uploads over outcomes).
 """
 
 from __future__ import annotations
@@ -148,6 +148,13 @@ def _series(report: RunReport, key: str) -> tuple[list[int], list[float]]:
     return [m for m, _ in points], [float(v) for _, v in points]
 
 
+def _legend(label: str) -> str:
+    """A directory name as matplotlib shows it: "$" would start mathtext, and a label
+    starting with "_" is left out of the legend."""
+    label = label.replace("$", r"\$")
+    return f" {label}" if label.startswith("_") else label
+
+
 def _plots(reports: list[RunReport]) -> list[str]:
     import matplotlib
     matplotlib.use("Agg")
@@ -165,7 +172,7 @@ def _plots(reports: list[RunReport]) -> list[str]:
         ax.set_xlabel("simulated minute")
         ax.grid(alpha=0.3)
         for report in drawn:
-            ax.plot(*_series(report, key), label=report.label, linewidth=1)
+            ax.plot(*_series(report, key), label=_legend(report.label), linewidth=1)
         ax.legend(fontsize=7)
         figures.append(svg(fig))
     plt.close("all")
