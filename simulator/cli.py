@@ -155,7 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run a scenario (a name from scenarios/ or a TOML file; default smoke) "
                     "on the embedded stack or --target, reconcile the three ledgers and "
                     "judge the thresholds. Exit status: 0 pass, 1 thresholds or invariants "
-                    "broken, 2 usage or environment error.",
+                    "broken, 2 usage or environment error, 130 interrupted.",
     )
     fleet.add_argument("scenario", nargs="?", default="smoke",
                        help="scenario name or .toml path (default: smoke)")
@@ -171,7 +171,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="the PostgreSQL of the stack (embedded: use it instead of "
                             "starting one; --target: read the backend ledger from it)")
     fleet.add_argument("--report", metavar="DIR",
-                       help="where the trace, summary.json and report.html go "
+                       help="where the trace, summary.json, timeline.json and "
+                            "report.html go "
                             "(default ggsim-report/<scenario>)")
     fleet.add_argument("--phone-dir", metavar="DIR",
                        help="where the fully simulated phones' SQLite files live during "

@@ -156,21 +156,16 @@ def _legend(label: str) -> str:
 
 
 def _plots(reports: list[RunReport]) -> list[str]:
-    import matplotlib
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from simulator.report.html import svg
+    from simulator.report.html import figure, svg
 
     drawn = [r for r in reports if r.series is not None]
     if not drawn:
         return []
     figures = []
     for key, title in PLOTS:
-        fig, ax = plt.subplots(figsize=(8, 2.6))
-        ax.set_title(title, fontsize=10)
-        ax.set_xlabel("simulated minute")
-        ax.grid(alpha=0.3)
+        fig, ax = figure(title)
         for report in drawn:
             ax.plot(*_series(report, key), label=_legend(report.label), linewidth=1)
         ax.legend(fontsize=7)

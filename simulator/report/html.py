@@ -22,21 +22,25 @@ def svg(figure: Any) -> str:
     return text[text.index("<svg"):]
 
 
-def _plots(result: RunResult) -> list[tuple[str, str]]:
+def figure(title: str) -> tuple[Any, Any]:
+    """A report plot over the simulated minute: (figure, axes), matplotlib on Agg."""
     import matplotlib
     matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 2.6))
+    ax.set_title(title, fontsize=10)
+    ax.set_xlabel("simulated minute")
+    ax.grid(alpha=0.3)
+    return fig, ax
+
+
+def _plots(result: RunResult) -> list[tuple[str, str]]:
     import matplotlib.pyplot as plt
 
     series = result.timeline.series()
     minutes = series["minute"]
     plots = []
-
-    def figure(title: str) -> tuple[Any, Any]:
-        fig, ax = plt.subplots(figsize=(8, 2.6))
-        ax.set_title(title, fontsize=10)
-        ax.set_xlabel("simulated minute")
-        ax.grid(alpha=0.3)
-        return fig, ax
 
     fig, ax = figure("Uploads per minute, by outcome")
     for kind, values in series["outcomes"].items():
