@@ -203,6 +203,13 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--out", metavar="HTML", default="ggsim-compare.html",
                          help="where the plots go (default ggsim-compare.html)")
     compare.add_argument("--json", action="store_true", help="print the rows as JSON")
+    schema = sub.add_parser(
+        "scenario-schema",
+        help="print the JSON Schema of scenario files (for editors)",
+        description="Print the JSON Schema that scenario files are validated against, as "
+                    "scenarios/scenario.schema.json holds it; --out writes it to a file.",
+    )
+    schema.add_argument("--out", metavar="PATH", help="write it here instead of stdout")
     serve = sub.add_parser(
         "serve",
         help="run the reference backend on 127.0.0.1 over PostgreSQL (embedded by default)",
@@ -487,6 +494,17 @@ def _terminate_as_interrupt(main_pid: int) -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+def _scenario_schema(out: str | None) -> int:
+    from simulator.fleet.scenario import json_schema_text
+    text = json_schema_text()
+    if out is None:
+        sys.stdout.write(text)
+    else:
+        with open(out, "w", encoding="utf-8") as file:
+            file.write(text)
+    return EXIT_OK
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `ggsim` console script; returns the exit status."""
     parser = build_parser()
@@ -510,6 +528,8 @@ def _command(args: argparse.Namespace) -> int:
             return _run(args)
         if args.command == "replay":
             return _replay(args)
+        if args.command == "scenario-schema":
+            return _scenario_schema(args.out)
         if args.command == "compare":
             from simulator.report.compare import compare
             return compare(args.reports, out=args.out, json_output=args.json)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 from hypothesis import settings
@@ -14,7 +16,8 @@ settings.register_profile("ci", derandomize=True, print_blob=True, deadline=None
 settings.register_profile("dev", deadline=None)
 settings.register_profile("long", max_examples=2_000, stateful_step_count=50, deadline=None,
                           print_blob=True)
-settings.load_profile("dev")
+# .ci/run sets HYPOTHESIS_PROFILE=ci; `pytest --hypothesis-profile=NAME` still wins.
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 
 
 def make_block(

@@ -58,10 +58,24 @@ def test_overrides_are_validated_like_the_file() -> None:
         sc.override(smoke, profile="v9")
 
 
+REGENERATE_SCHEMA = "ggsim scenario-schema --out scenarios/scenario.schema.json"
+
+
 def test_the_json_schema_file_matches_the_validator() -> None:
-    shipped = json.loads((sc.scenarios_dir() / "scenario.schema.json").read_text())
-    assert shipped == sc.json_schema(), (
-        "regenerate scenarios/scenario.schema.json from simulator.fleet.scenario.json_schema()")
+    shipped = (sc.scenarios_dir() / "scenario.schema.json").read_text(encoding="utf-8")
+    assert json.loads(shipped) == sc.json_schema(), (
+        f"scenarios/scenario.schema.json differs from the validator; run: {REGENERATE_SCHEMA}")
+    assert shipped == sc.json_schema_text(), f"same schema, other layout; run: {REGENERATE_SCHEMA}"
+
+
+def test_scenario_schema_prints_and_writes_the_schema(tmp_path: Path,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    from simulator.cli import main
+    assert main(["scenario-schema"]) == 0
+    assert json.loads(capsys.readouterr().out) == sc.json_schema()
+    out = tmp_path / "schema.json"
+    assert main(["scenario-schema", "--out", str(out)]) == 0
+    assert out.read_text(encoding="utf-8") == sc.json_schema_text()
 
 
 def test_the_format_example_in_the_docs_is_a_valid_scenario() -> None:

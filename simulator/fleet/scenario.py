@@ -11,6 +11,7 @@ Times in a scenario are simulated seconds from the scenario's start (`at_s`,
 
 from __future__ import annotations
 
+import json
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any
@@ -209,3 +210,10 @@ def override(scenario: Scenario, **changes: Any) -> Scenario:
 def json_schema() -> dict[str, Any]:
     """The JSON Schema of a scenario file (for editors)."""
     return msgspec.json.schema(Scenario)
+
+
+def json_schema_text() -> str:
+    """`json_schema()` as `scenarios/scenario.schema.json` holds it: sorted keys, two-space
+    indents, a final newline (the descriptions are docstrings, so the text depends on the
+    msgspec version: the lock pins it)."""
+    return json.dumps(json_schema(), indent=2, sort_keys=True, ensure_ascii=False) + "\n"

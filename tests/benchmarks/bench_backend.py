@@ -3,7 +3,7 @@ single-row JSONB insert rate of the same PostgreSQL (pgbench).
 
 Run it as a script (pytest does not collect `tests/benchmarks/`)::
 
-    .venv/bin/python tests/benchmarks/bench_backend.py [--seconds 20] [--users 32]
+    python tests/benchmarks/bench_backend.py [--seconds 20] [--users 32]
         [--repeats 3] [--schema recommended] [--profile FILE]
 
 In one run it:
@@ -47,6 +47,7 @@ import signal
 import statistics
 import subprocess
 import sys
+import sysconfig
 import tempfile
 import threading
 import time
@@ -85,9 +86,19 @@ class Envelopes:
     sample_payload: bytes  # one payload's JSON text, for pgbench
 
 
+def ggsim_script() -> str:
+    """The `ggsim` console script of the environment running this benchmark (wherever its
+    virtual environment lives), not a fixed `.venv`."""
+    script = Path(sysconfig.get_path("scripts")) / ("ggsim.exe" if os.name == "nt" else "ggsim")
+    if not script.exists():
+        raise SystemExit(f"no ggsim script at {script}: install the project into this "
+                         f"environment (pip install -e .)")
+    return str(script)
+
+
 def generate(phones: int, hours: float, seed: int, directory: Path) -> Envelopes:
     out = directory / "envelopes.jsonl"
-    subprocess.run([str(ROOT / ".venv" / "bin" / "ggsim"), "generate", "--phones", str(phones),
+    subprocess.run([ggsim_script(), "generate", "--phones", str(phones),
                     "--hours", str(hours), "--seed", str(seed),
                     "--start", "2024-01-01T00:00:00Z", "--out", str(out)],
                    check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -3,7 +3,7 @@ for upload-only phones, against the embedded stack.
 
 Run it as a script (pytest does not collect `tests/benchmarks/`)::
 
-    .venv/bin/python tests/benchmarks/bench_fleet.py [--full-phones 1000]
+    python tests/benchmarks/bench_fleet.py [--full-phones 1000]
         [--light-phones 10000] [--sim-minutes 60] [--repeats 3] [--saturated]
 
 Method: each fleet runs `--sim-minutes` of a weekday morning at its target speed, in the

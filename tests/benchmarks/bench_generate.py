@@ -2,7 +2,7 @@
 
 Run it as a script (pytest does not collect `tests/benchmarks/`)::
 
-    .venv/bin/python tests/benchmarks/bench_generate.py [--phones N] [--hours H]
+    python tests/benchmarks/bench_generate.py [--phones N] [--hours H]
         [--repeats R] [--out PATH] [--baseline-phones M] [--workers W] [--full]
 
 In one run it measures, each `--repeats` times (medians are reported):

@@ -3,7 +3,7 @@ process sustains against the real backend, per client library, with the client's
 
 Run it as a script (pytest does not collect `tests/benchmarks/`)::
 
-    .venv/bin/python tests/benchmarks/bench_http_clients.py [--seconds 10]
+    python tests/benchmarks/bench_http_clients.py [--seconds 10]
         [--concurrency 64] [--repeats 3] [--clients NAME,...] [--processes 2]
 
 In one run it:

@@ -3,7 +3,7 @@ explores per second.
 
 Run it as a script (pytest does not collect `tests/benchmarks/`)::
 
-    .venv/bin/python tests/benchmarks/bench_races.py [--seeds N] [--v3-schedules M]
+    python tests/benchmarks/bench_races.py [--seeds N] [--v3-schedules M]
         [--machine-runs K] [--baseline-schedules B]
 
 In one run it measures:
