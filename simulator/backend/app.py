@@ -92,7 +92,7 @@ class Backend:
             await conn.close()
         self.pool = await asyncpg.create_pool(
             self.config.database_url, min_size=1, max_size=self.config.pool_size,
-            timeout=10, command_timeout=30, init=_init_connection, reset=_keep_session,
+            timeout=10, command_timeout=30, init=init_connection, reset=_keep_session,
             server_settings={"search_path": migrations.namespace(self.config.schema)})
 
     def start_jobs(self) -> None:
@@ -313,7 +313,9 @@ async def _keep_session(conn: Any) -> None:
     and this app leaves no session state (its advisory locks are transaction-scoped)."""
 
 
-async def _init_connection(conn: Any) -> None:
+async def init_connection(conn: Any) -> None:
+    """Every backend connection (and a bulk loader that must store what the API stores):
+    JSONB passes as the JSON text's bytes, unchanged."""
     # jsonb in binary form is a version byte and the JSON text: the phone's bytes are
     # stored without being decoded and re-encoded in Python
     await conn.set_type_codec("jsonb", schema="pg_catalog", format="binary",
