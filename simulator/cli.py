@@ -203,6 +203,8 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--out", metavar="HTML", default="ggsim-compare.html",
                          help="where the plots go (default ggsim-compare.html)")
     compare.add_argument("--json", action="store_true", help="print the rows as JSON")
+    from simulator.capacity_command import add_parser as add_capacity
+    add_capacity(sub)
     schema = sub.add_parser(
         "scenario-schema",
         help="print the JSON Schema of scenario files (for editors)",
@@ -528,6 +530,9 @@ def _command(args: argparse.Namespace) -> int:
             return _run(args)
         if args.command == "replay":
             return _replay(args)
+        if args.command == "capacity":
+            from simulator.capacity_command import run as capacity
+            return capacity(args)
         if args.command == "scenario-schema":
             return _scenario_schema(args.out)
         if args.command == "compare":

@@ -82,3 +82,14 @@ def test_a_verdict_is_within_or_off_by_a_factor() -> None:
     off = review.verdict(500e3, 900e3, 880e3, 920e3)
     assert not off.within and off.factor == pytest.approx(1.8)
     assert off.text() == "off: measured 1.8x the review's figure"
+
+
+def test_a_review_figure_stands_for_the_values_that_print_as_it() -> None:
+    cells = review.by_key()
+    assert cells["5.3 sensor_batches rows 1K month"].rounding == pytest.approx((8.55e6, 8.65e6))
+    assert cells["5.1 sensor_batches_bytes per user/day"].rounding == pytest.approx((450e3, 550e3))
+    assert cells["5.2 contributions rows 7 days"].rounding == pytest.approx((2015.5, 2016.5))
+    assert cells["5.3 aggregates_daily rows 1K year"].rounding == pytest.approx((10.75e3, 10.85e3))
+    month = cells["5.3 sensor_batches rows 1K month"]
+    assert review.verdict(month, 8.62e6, 8.61e6, 8.63e6).within  # 8.62M prints as 8.6M
+    assert not review.verdict(month, 8.7e6, 8.66e6, 8.74e6).within

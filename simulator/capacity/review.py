@@ -12,6 +12,7 @@ more than the tolerance; a test plants a broken cell and sees it named.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -30,6 +31,21 @@ class ReviewCell:
     days: int
     value: float  # in the quantity's unit (rows, bytes, uploads, readings)
     text: str  # as the review prints it
+
+    @property
+    def rounding(self) -> tuple[float, float]:
+        """The values that print as `text`: half a unit of its last significant digit either
+        side ("8.6M": 8.55M-8.65M; "~500KB": 450-550 KB, trailing zeros not significant)."""
+        found = re.search(r"\d[\d,]*(?:\.\d+)?", self.text)
+        if found is None:
+            return self.value, self.value
+        digits = found.group().replace(",", "")
+        if "." in digits:
+            place = 10.0 ** -len(digits.split(".")[1])
+        else:
+            place = 10.0 ** (len(digits) - len(digits.rstrip("0")))
+        half = 0.5 * place * self.value / float(digits)
+        return self.value - half, self.value + half
 
 
 QUANTITIES = {
@@ -182,6 +198,12 @@ class Verdict:
         return f"off: measured {self.factor:.3g}x the review's figure"
 
 
-def verdict(review_value: float, estimate: float, low: float, high: float) -> Verdict:
-    """Within when the review's figure lies in [low, high]; otherwise off by the factor."""
-    return Verdict(low <= review_value <= high, estimate / review_value)
+def verdict(review: ReviewCell | float, estimate: float, low: float, high: float) -> Verdict:
+    """Within when the projection's interval [low, high] meets the values the review's
+    figure stands for (its rounding, `ReviewCell.rounding`; a bare number stands for
+    itself); otherwise off by the factor estimate / figure."""
+    if isinstance(review, ReviewCell):
+        (review_low, review_high), value = review.rounding, review.value
+    else:
+        review_low = review_high = value = review
+    return Verdict(low <= review_high and review_low <= high, estimate / value)

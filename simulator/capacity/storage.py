@@ -11,6 +11,7 @@ run. Invariant: `StorageRun.growth` holds one point per bulk day, rows strictly 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ from simulator.capacity.scratch import scratch_database
 from simulator.capacity.workload import DAY_MS, FleetSample, Upload, uploads
 
 AGGREGATE_TABLES = ("sensor_aggregates_5m", "sensor_aggregates_daily")
+DEVICE_ROWS = 20_000  # enough devices that a per-device table's fixed pages do not count
 Progress = Callable[[str], None]
 
 
@@ -53,6 +55,8 @@ class StorageRun:
     bulk: dict[str, TableSize]  # after the whole bulk fleet
     batch_json: JsonColumnSize
     archive: TableSize | None  # recommended: the first bulk day moved by archive_old_batches
+    devices: dict[str, TableSize]  # the per-device tables at `DEVICE_ROWS` devices
+    aggregates: dict[str, TableSize]  # the aggregation job's tables over the bulk fleet
     uploads_per_phone_day: float
     readings_per_upload: float
     seconds: dict[str, float] = field(default_factory=dict)
@@ -77,12 +81,13 @@ def measure_storage(server_url: str, variant: str, *, seed: int, api_sample: Fle
         bulk_same = asyncio.run(_copy_and_measure(url, variant, sample, api_sample))
         seconds["bulk_same"] = time.perf_counter() - started
         started = time.perf_counter()
-        growth, bulk, json_size, archive, counts = asyncio.run(
+        growth, bulk, json_size, archive, aggregates, counts = asyncio.run(
             _grow(url, variant, bulk_sample, say))
         seconds["bulk"] = time.perf_counter() - started
+        devices = asyncio.run(_devices_at_scale(url, variant, sample[0]))
     phone_days = bulk_sample.phones * bulk_sample.days
     return StorageRun(variant, seed, api_sample, bulk_sample, loaded, api, bulk_same, growth,
-                      bulk, json_size, archive, counts[0] / phone_days,
+                      bulk, json_size, archive, devices, aggregates, counts[0] / phone_days,
                       counts[1] / max(counts[0], 1), seconds)
 
 
@@ -129,7 +134,7 @@ async def _copy_and_measure(url: str, variant: str, batches: list[Upload],
 
 async def _grow(url: str, variant: str, sample: FleetSample, say: Progress
                 ) -> tuple[list[GrowthPoint], dict[str, TableSize], JsonColumnSize,
-                           TableSize | None, tuple[int, int]]:
+                           TableSize | None, dict[str, TableSize], tuple[int, int]]:
     conn = await _connect(url, variant)
     per_upload = bulk_load.PER_UPLOAD_TABLES[variant]
     try:
@@ -152,8 +157,27 @@ async def _grow(url: str, variant: str, sample: FleetSample, say: Progress
         bulk = await _sizes(conn, _tables(variant))
         json_size = await json_column_size(conn, "sensor_batches", "batch_json",
                                            sample_rows=20_000)
+        say(f"{variant}, seed {sample.seed}: the aggregation job over the bulk fleet")
+        await jobs.aggregate(conn, variant, sample.end_ms, lag_s=0.0,
+                             lookback_s=(sample.end_ms - sample.start_ms) / 1000 + 3600)
+        aggregates = await _sizes(conn, AGGREGATE_TABLES)
         archive = await _archive_first_day(conn, sample) if variant == "recommended" else None
-        return growth, bulk, json_size, archive, (count, readings)
+        return growth, bulk, json_size, archive, aggregates, (count, readings)
+    finally:
+        await conn.close()
+
+
+async def _devices_at_scale(url: str, variant: str, template: Upload) -> dict[str, TableSize]:
+    """The per-device tables holding `DEVICE_ROWS` devices whose ids have the generator's
+    shape (the template's with another phone number)."""
+    prefix, user_prefix = template.device_id[:-6], template.user_id[:-6]
+    devices = [dataclasses.replace(template, device_id=f"{prefix}{i:06d}",
+                                   user_id=f"{user_prefix}{i:06d}") for i in range(DEVICE_ROWS)]
+    conn = await _connect(url, variant)
+    try:
+        await bulk_load.truncate(conn, variant)
+        await bulk_load.copy_devices(conn, variant, devices)
+        return await _sizes(conn, bulk_load.PER_DEVICE_TABLES)
     finally:
         await conn.close()
 

@@ -1,0 +1,151 @@
+"""`ggsim capacity`'s measurements in order, each timed, and what follows from them: unit
+costs, projections for every users × horizon, the review comparison, thresholds.
+
+Invariant: every figure in a `CapacityResult` is computed from a measurement of this run
+(or is marked not measured); the review's numbers appear only as the review's.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from simulator.backend.postgres import open_database
+from simulator.capacity import model
+from simulator.capacity.compare import ComparisonRow, Projector, compare, unit_projector
+from simulator.capacity.plan import CapacityOptions
+from simulator.capacity.project import Interval
+from simulator.capacity.review import HORIZON_DAYS, Contradiction, contradictions
+from simulator.capacity.storage import StorageRun, measure_storage
+from simulator.capacity.workload import FleetSample
+from simulator.clock import parse_instant
+
+SAMPLE_START = "2024-03-04T00:00:00Z"  # a Monday: the bulk days start the working week
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class GrowthRow:
+    """What `users` users store on the server after `days` days, one variant."""
+
+    variant: str
+    users: int
+    horizon: str
+    days: int
+    retention: bool
+    total: Interval
+    by_table: dict[str, Interval]
+
+
+@dataclass(frozen=True)
+class Threshold:
+    name: str
+    limit: float
+    measured: float
+    held: bool
+
+
+@dataclass
+class CapacityResult:
+    options: CapacityOptions
+    storage: dict[str, list[StorageRun]] = field(default_factory=dict)
+    units: dict[str, model.PerUserDay] = field(default_factory=dict)
+    growth: list[GrowthRow] = field(default_factory=list)
+    comparison: list[ComparisonRow] = field(default_factory=list)
+    contradictions: list[Contradiction] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)  # the other measurements' reports
+    thresholds: list[Threshold] = field(default_factory=list)
+    timings_s: dict[str, float] = field(default_factory=dict)
+    server: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def passed(self) -> bool:
+        return all(t.held for t in self.thresholds)
+
+
+@contextmanager
+def _timed(result: CapacityResult, name: str) -> Iterator[None]:
+    started = time.perf_counter()
+    try:
+        yield
+    finally:
+        result.timings_s[name] = time.perf_counter() - started
+
+
+def run_capacity(options: CapacityOptions, progress: Progress | None = None) -> CapacityResult:
+    """Measure on the embedded PostgreSQL (or `options.database_url`), then project."""
+    say = progress or (lambda _: None)
+    result = CapacityResult(options)
+    start = parse_instant(SAMPLE_START)
+    sizes = options.sizes
+    with open_database(options.database_url) as db:
+        result.server = _server_facts(db.url)
+        for variant in options.schemas:
+            with _timed(result, f"storage {variant}"):
+                result.storage[variant] = [
+                    measure_storage(db.url, variant, seed=seed,
+                                    api_sample=FleetSample(seed, sizes.api_phones,
+                                                           sizes.api_days, start),
+                                    bulk_sample=FleetSample(seed, sizes.bulk_phones,
+                                                            sizes.bulk_days, start),
+                                    progress=say)
+                    for seed in options.seed_list]
+    for variant, runs in result.storage.items():
+        result.units[variant] = model.per_user_day(runs)
+    result.growth = _growth(result)
+    result.comparison = compare(_projectors(result))
+    result.contradictions = contradictions()
+    result.thresholds = _thresholds(result)
+    return result
+
+
+def _server_facts(url: str) -> dict[str, str]:
+    import asyncio
+
+    import asyncpg
+
+    async def read() -> dict[str, str]:
+        conn = await asyncpg.connect(url, timeout=30)
+        try:
+            return {"version": str(await conn.fetchval("SHOW server_version")),
+                    "shared_buffers": str(await conn.fetchval("SHOW shared_buffers")),
+                    "default_toast_compression": str(
+                        await conn.fetchval("SHOW default_toast_compression"))}
+        finally:
+            await conn.close()
+    return asyncio.run(read())
+
+
+def _growth(result: CapacityResult) -> list[GrowthRow]:
+    rows = []
+    for variant, unit in result.units.items():
+        for users in result.options.users:
+            for horizon in result.options.horizons:
+                days = HORIZON_DAYS[horizon]
+                for retention in (False, True) if variant == "recommended" else (False,):
+                    parts = model.server_bytes(unit, users, days, retention=retention)
+                    rows.append(GrowthRow(variant, users, horizon, days, retention,
+                                          model.total(parts), parts))
+    return rows
+
+
+def _projectors(result: CapacityResult) -> dict[str, Projector]:
+    aggregate_rows = result.extra.get("aggregate_rows", lambda q, u, d: None)
+    phone = result.extra.get("phone_projection", lambda q, d: None)
+    return {variant: unit_projector(unit, aggregate_rows, phone)
+            for variant, unit in result.units.items()}
+
+
+def _thresholds(result: CapacityResult) -> list[Threshold]:
+    limit = result.options.max_bytes_per_user_day
+    if limit is None:
+        return []
+    found = []
+    for variant, unit in result.units.items():
+        per_day = model.total(model.server_bytes(unit, 1, 1, retention=False)).estimate
+        found.append(Threshold(f"server bytes per user-day ({variant})", limit, per_day,
+                               per_day <= limit))
+    return found
