@@ -26,7 +26,7 @@ class Sizes:
 
 
 QUICK = Sizes(api_phones=20, api_days=0.5, bulk_phones=50, bulk_days=2)
-FULL = Sizes(api_phones=100, api_days=1.0, bulk_phones=300, bulk_days=7)
+FULL = Sizes(api_phones=100, api_days=1.0, bulk_phones=200, bulk_days=5)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,49 @@
+"""`ggsim capacity`: usage errors exit 2 naming the option; `--quick` (what CI runs)
+measures, compares every review cell, writes JSON and HTML, and exits 1 when a threshold
+the user passed is broken."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import orjson
+import pytest
+
+from simulator.capacity.review import REVIEW_CELLS
+from simulator.cli import main
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--users", "1k"], "expected whole numbers separated by commas"),
+    (["--horizon", "decade"], "--horizon must be among day, month, 6months, year"),
+    (["--seeds", "0"], "--seeds must be between 1 and 50"),
+    (["--users", "0"], "--users must be positive"),
+    (["--max-bytes-per-user-day", "-5"], "--max-bytes-per-user-day must be positive"),
+])
+def test_a_bad_option_is_a_usage_error_naming_it(args: list[str], message: str,
+                                                 capsys: pytest.CaptureFixture[str],
+                                                 tmp_path: Path) -> None:
+    assert main(["capacity", *args, "--report", str(tmp_path)]) == 2
+    assert message in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_quick_compares_every_review_cell_and_fails_a_broken_threshold(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    status = main(["capacity", "--quick", "--progress", "never", "--report", str(tmp_path),
+                   "--max-bytes-per-user-day", "1000", "--users", "1000,10000"])
+    assert status == 1  # a user-day stores far more than 1,000 bytes
+    result = orjson.loads((tmp_path / "capacity.json").read_bytes())
+    assert [row["cell"]["key"] for row in result["comparison"]] == [c.key for c in REVIEW_CELLS]
+    assert not result["passed"]
+    assert all(not t["held"] and t["measured"] > 1000 for t in result["thresholds"])
+    batches = next(r for r in result["comparison"]
+                   if r["cell"]["key"] == "5.3 sensor_batches size 1K year")
+    for compared in batches["by_variant"]:
+        projection = compared["projection"]
+        assert projection["low"] <= projection["estimate"] <= projection["high"]
+        assert compared["verdict"]["text"]
+    assert {row["users"] for row in result["growth"]} == {1000, 10000}
+    page = (tmp_path / "capacity.html").read_text(encoding="utf-8")
+    assert page.count("<svg") >= 2 and "5.3 sensor_batches size 1K year" in page
+    assert "BROKEN" in capsys.readouterr().out
