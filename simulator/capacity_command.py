@@ -64,6 +64,20 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
                           help="progress on stderr (auto: when it is a terminal)")
 
 
+def _commit() -> str:
+    """The checkout's commit (with "+changes" when the tree differs), or "unknown"."""
+    import subprocess
+    root = Path(__file__).resolve().parents[1]
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, text=True,
+                              capture_output=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                               cwd=root, text=True, capture_output=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return head + ("+changes" if dirty.strip() else "")
+
+
 def run(args: argparse.Namespace) -> int:
     import orjson
     from rich.console import Console
@@ -93,6 +107,8 @@ def run(args: argparse.Namespace) -> int:
     (report / "capacity.json").write_bytes(
         orjson.dumps(output.as_json(result), option=orjson.OPT_INDENT_2))
     output.write_html(result, report / "capacity.html")
+    (report / "capacity.md").write_text(
+        output.markdown(result, "ggsim " + " ".join(sys.argv[1:]), _commit()), encoding="utf-8")
     if args.json:
         sys.stdout.buffer.write(orjson.dumps(output.as_json(result), option=orjson.OPT_INDENT_2))
         sys.stdout.write("\n")

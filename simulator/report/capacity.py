@@ -205,3 +205,32 @@ seeds {len(result.options.seed_list)}; {'quick' if result.options.quick else 'fu
 </body></html>
 """
     path.write_text(page, encoding="utf-8")
+
+
+def markdown(result: CapacityResult, command: str, commit: str) -> str:
+    """The comparison, contradictions, growth and timings as Markdown (for docs/capacity.md:
+    pasted as the command wrote it)."""
+    variants = list(result.units)
+    lines = [f"Produced by `{command}` on commit {commit}, PostgreSQL "
+             f"{result.server.get('version', '?')}, {len(result.options.seed_list)} seeds "
+             f"per variant.", "",
+             "| review cell | review | " + " | ".join(f"{v} [95 % interval] | verdict"
+                                                     for v in variants) + " |",
+             "|---|---|" + "---|---|" * len(variants)]
+    for row in result.comparison:
+        cells = [row.cell.key, row.cell.text]
+        for compared in row.by_variant:
+            cells += [interval_text(compared.projection, row.unit),
+                      compared.verdict.text() if compared.verdict else "-"]
+        lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", "Where the review contradicts itself:", ""]
+    lines += [f"- {c.description}: {c.left_text} = {c.left:,.4g} against {c.right_text} = "
+              f"{c.right:,.4g} ({c.ratio:.3g}x)" for c in result.contradictions]
+    lines += ["", "| schema | users | horizon | retention | server bytes [95 % interval] |",
+              "|---|---|---|---|---|"]
+    lines += [f"| {r.variant} | {r.users:,} | {r.horizon} | "
+              f"{'30 days + archive' if r.retention else 'none'} | "
+              f"{interval_text(r.total, 'bytes')} |" for r in result.growth]
+    lines += ["", "Time per measurement: " + ", ".join(
+        f"{name} {seconds:.0f} s" for name, seconds in result.timings_s.items()) + "."]
+    return "\n".join(lines) + "\n"
