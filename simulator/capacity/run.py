@@ -15,6 +15,11 @@ from typing import Any
 
 from simulator.backend.postgres import open_database
 from simulator.capacity import model
+from simulator.capacity.aggregates import (
+    AggregateCellsReport,
+    measure_aggregate_cells,
+    project_rows,
+)
 from simulator.capacity.compare import ComparisonRow, Projector, compare, unit_projector
 from simulator.capacity.plan import CapacityOptions
 from simulator.capacity.project import Interval
@@ -93,6 +98,10 @@ def run_capacity(options: CapacityOptions, progress: Progress | None = None) -> 
                                                             sizes.bulk_days, start),
                                     progress=say)
                     for seed in options.seed_list]
+    with _timed(result, "aggregate cells"):
+        cells = measure_aggregate_cells(quick=options.quick, progress=say)
+    result.extra["aggregates"] = cells
+    result.extra["aggregate_rows"] = _aggregate_rows(cells)
     for variant, runs in result.storage.items():
         result.units[variant] = model.per_user_day(runs)
     result.growth = _growth(result)
@@ -100,6 +109,17 @@ def run_capacity(options: CapacityOptions, progress: Progress | None = None) -> 
     result.contradictions = contradictions()
     result.thresholds = _thresholds(result)
     return result
+
+
+def _aggregate_rows(cells: AggregateCellsReport) -> Callable[[str, int, int], Interval]:
+    def rows(quantity: str, users: int, days: int) -> Interval:
+        if quantity == "aggregates_5m_rows":
+            estimate, low, high = project_rows(cells, users, days, table="sensor_aggregates_5m")
+        else:
+            estimate, low, high = project_rows(cells, users, days,
+                                               table="sensor_aggregates_daily")
+        return Interval(estimate, low, high, len(cells.seeds))
+    return rows
 
 
 def _server_facts(url: str) -> dict[str, str]:
