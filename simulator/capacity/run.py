@@ -21,6 +21,7 @@ from simulator.capacity.aggregates import (
     project_rows,
 )
 from simulator.capacity.compare import ComparisonRow, Projector, compare, unit_projector
+from simulator.capacity.layouts import full_sample, measure_layouts, quick_sample
 from simulator.capacity.plan import CapacityOptions
 from simulator.capacity.project import Interval
 from simulator.capacity.review import HORIZON_DAYS, Contradiction, contradictions
@@ -98,6 +99,10 @@ def run_capacity(options: CapacityOptions, progress: Progress | None = None) -> 
                                                             sizes.bulk_days, start),
                                     progress=say)
                     for seed in options.seed_list]
+        with _timed(result, "storage layouts"):
+            sample = quick_sample(options.first_seed) if options.quick else full_sample(
+                options.first_seed)
+            result.extra["layouts"] = measure_layouts(db.url, sample, progress=say)
     with _timed(result, "aggregate cells"):
         cells = measure_aggregate_cells(quick=options.quick, progress=say)
     result.extra["aggregates"] = cells
