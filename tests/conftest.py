@@ -125,9 +125,9 @@ def postgres():  # type: ignore[no-untyped-def]
     database.stop()
 
 
-@pytest.fixture
-def database_url(postgres) -> str:  # type: ignore[no-untyped-def]
-    """A fresh, empty database on the test server (its URL)."""
+def fresh_database(server_url: str) -> str:
+    """Create a new, empty database on the server at `server_url`; returns its URL (for
+    a test that needs more than one, say two runs of one scenario)."""
     import asyncio
     import uuid
 
@@ -136,10 +136,16 @@ def database_url(postgres) -> str:  # type: ignore[no-untyped-def]
     name = f"test_{uuid.uuid4().hex[:12]}"
 
     async def create() -> None:
-        conn = await asyncpg.connect(postgres.url)
+        conn = await asyncpg.connect(server_url)
         await conn.execute(f'CREATE DATABASE "{name}"')
         await conn.close()
 
     asyncio.run(create())
-    base, _, query = postgres.url.partition("?")
+    base, _, query = server_url.partition("?")
     return f"{base.rsplit('/', 1)[0]}/{name}" + (f"?{query}" if query else "")
+
+
+@pytest.fixture
+def database_url(postgres) -> str:  # type: ignore[no-untyped-def]
+    """A fresh, empty database on the test server (its URL)."""
+    return fresh_database(postgres.url)

@@ -160,13 +160,34 @@ def test_open_connection_proceeds_when_the_mode_cannot_change(tmp_path: Path) ->
 
 
 def test_app_start_runs_maintenance_only_with_the_fix(tmp_path: Path) -> None:
-    for profile, expected in ((V2, False), (V3, True)):
+    for profile, ran in ((V2, False), (V3, True)):
         conn = connect(tmp_path / f"{profile.name}.db")
         run(conn, schema.open_schema(profile.schema_version))
         run(conn, app.insert_contribution(contribution(1, timestamp=NOW - 100 * DAY), profile))
-        assert run(conn, app.app_start(NOW, profile)) is expected
+        run(conn, app.enqueue_upload("stale", "{}", NOW - 8 * DAY))
+        assert run(conn, app.app_start(NOW, profile)) == (["stale"] if ran else None)
         left = conn.execute("SELECT COUNT(*) FROM contributions").fetchone()[0]
-        assert left == (0 if expected else 1)
+        assert left == (0 if ran else 1)
+        queued = conn.execute("SELECT COUNT(*) FROM upload_queue").fetchone()[0]
+        assert queued == (0 if ran else 1)
+
+
+def test_maintenance_names_the_queue_entries_it_deletes(
+        tmp_path: Path, profile: FixProfile, db_factory) -> None:
+    """Review §5.5 deletes upload_queue entries created more than 7 days ago (strictly):
+    the operation returns exactly those ids, oldest first, and leaves the rest."""
+    conn = db_factory(tmp_path / "gg.db", profile)
+    ages = {"q-month": 30 * DAY, "q-week-and-1ms": 7 * DAY + 1, "q-week": 7 * DAY,
+            "q-almost-week": 7 * DAY - 1, "q-now": 0, "q-8-days": 8 * DAY}
+    for upload_id, age in ages.items():
+        conn.run(app.enqueue_upload(upload_id, "{}", NOW - age))
+    # 23 days ago the oldest entry was exactly 7 days old: kept
+    assert conn.run(app.expire_stale_uploads(NOW - 23 * DAY)) == []
+    deleted = conn.run(app.perform_maintenance(NOW))
+    assert deleted == ["q-month", "q-8-days", "q-week-and-1ms"]
+    left = {r[0] for r in conn.execute("SELECT id FROM upload_queue")}
+    assert left == {"q-week", "q-almost-week", "q-now"}
+    assert conn.run(app.perform_maintenance(NOW)) == []  # already gone
 
 
 def test_kotlin_side_save_goes_through_flutter_with_the_single_writer_fix() -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from simulator.checks.ledgers import Generated, group_arrivals, reconcile
+from simulator.checks.ledgers import MAINTENANCE_LOSS, Generated, group_arrivals, reconcile
 
 
 def batches(n: int) -> list[Generated]:
@@ -45,3 +45,18 @@ def test_reordered_arrivals_are_counted_per_device() -> None:
                                ("dev1", 1, 5), ("dev1", 2, 6)])
     verdict = reconcile([], {}, set(), {}, arrivals, {})
     assert verdict.reordered == 1 and verdict.anomaly_count == 0
+
+
+def test_batches_deleted_by_maintenance_are_their_own_anomaly() -> None:
+    gen = batches(3)
+    final = {"b0": "maintenance", "b1": "maintenance", "b2": "vanished"}
+    at = 8 * 86_400_000
+    verdict = reconcile(gen, final, set(), {}, {}, {}, maintained={"b0": at, "b1": at + 1})
+    assert verdict.buckets == {"maintenance": 2, "missing": 1}
+    assert verdict.anomalies == {MAINTENANCE_LOSS: 2, "missing upload": 1}
+    example = verdict.examples[MAINTENANCE_LOSS]
+    assert (example.phone, example.at_ms) == (0, at) and "b0" in example.detail
+    assert "performMaintenance" in example.detail and "8.0 days later" in example.detail
+    # a deleted batch the backend has anyway (a retry in flight got through) is delivered
+    delivered = reconcile(gen[:1], {"b0": "maintenance"}, set(), {"b0": 1}, {}, {})
+    assert delivered.buckets == {"delivered": 1} and delivered.anomaly_count == 0

@@ -17,18 +17,32 @@ collected, and the delivered fraction leaves it out), and *missing*: none of the
 anomaly. Other anomalies:
 *lost acknowledged upload* (the phone saw 2xx, the backend has no row), *duplicate
 upload* (more than one row for a batch), *lost to an app kill* (the app died while the
-batch existed only in memory), the phone-store invariants of each fully
+batch existed only in memory), *lost to maintenance (queued over 7 days)* (the review's
+performMaintenance, §5.5, deleted the queued upload at an app start: bucket
+"maintenance"), the phone-store invariants of each fully
 simulated phone (R1-R5, corruption), and *pot divergence* (the phone's cached daily pot
 disagrees with the backend's for the same day). Reordering (a later seq stored before an
 earlier one of the same device) is counted, not an anomaly: retries reorder by design.
+
+Which losses are anomalies: a bucket that loses data (refused, overflow, gave up) is a
+loss the phone's code decides and reports (the uploader's invariant: nothing disappears
+silently), or the world imposes (phone off, not sent); an anomaly is a loss nothing on
+the phone reports. performMaintenance deletes unacknowledged uploads by age with a bare
+DELETE whose count the review's code ignores, so its losses are anomalies, named apart
+from *missing upload* (which stays "no explanation at all").
 """
 
 from __future__ import annotations
 
 import itertools
 from collections import Counter, defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from simulator.clock import format_instant
+
+MAINTENANCE_LOSS = "lost to maintenance (queued over 7 days)"  # anomaly and verdict key
 
 
 @dataclass(frozen=True)
@@ -89,12 +103,15 @@ class Verdict:
 
 def reconcile(generated: list[Generated], final: dict[str, str], acknowledged: set[str],
               backend_rows: dict[str, int], arrival: dict[str, list[tuple[int, int]]],
-              refused_reasons: dict[str, str]) -> Verdict:
+              refused_reasons: dict[str, str], *,
+              maintained: Mapping[str, int] | None = None) -> Verdict:
     """Ledgers 1-3 for uploads. `final`: each batch id's last outcome on its phone
-    (saved, dropped_save, queued, refused, overflow, not_sent, gave_up, killed; none at
-    all is *missing*); `acknowledged`: batch ids the phone saw a 2xx for;
-    `backend_rows`: rows per batch id; `arrival`: per device hash, (arrival order, seq)
-    of the stored rows; `refused_reasons`: batch id -> error."""
+    (saved, dropped_save, queued, refused, overflow, not_sent, gave_up, killed,
+    maintenance; none at all is *missing*); `acknowledged`: batch ids the phone saw a
+    2xx for; `backend_rows`: rows per batch id; `arrival`: per device hash, (arrival
+    order, seq) of the stored rows; `refused_reasons`: batch id -> error;
+    `maintained`: batch id -> true time of the app start whose performMaintenance
+    deleted it from the queue (the example's time; the window's end when unknown)."""
     verdict = Verdict(generated=len(generated))
     for g in generated:
         rows = backend_rows.get(g.batch_id, 0)
@@ -117,6 +134,10 @@ def reconcile(generated: list[Generated], final: dict[str, str], acknowledged: s
                                    "(or the phone rebooted) before the upload was sent or "
                                    "queued"))
             verdict.buckets["killed"] += 1
+        elif outcome == "maintenance":  # queued, then deleted unsent by an app start
+            verdict.add(MAINTENANCE_LOSS, _maintenance_example(
+                g, (maintained or {}).get(g.batch_id)))
+            verdict.buckets["maintenance"] += 1
         elif outcome in ("refused", "overflow", "not_sent", "gave_up", "phone_off"):
             verdict.buckets[outcome] += 1
             if outcome == "refused":
@@ -130,6 +151,17 @@ def reconcile(generated: list[Generated], final: dict[str, str], acknowledged: s
         seqs = [seq for _, seq in sorted(rows_of_device)]
         verdict.reordered += sum(1 for a, b in itertools.pairwise(seqs) if b < a)
     return verdict
+
+
+def _maintenance_example(g: Generated, deleted_at_ms: int | None) -> Example:
+    """The example of a batch performMaintenance deleted, at the app start that did it
+    (`deleted_at_ms`, true time; the window's end when unknown)."""
+    at = g.due_ms if deleted_at_ms is None else deleted_at_ms
+    return Example(g.phone, at, (
+        f"batch {g.batch_id} (seq {g.seq}, window due {format_instant(g.due_ms)}): queued, "
+        f"never acknowledged, deleted by performMaintenance at the app start of "
+        f"{format_instant(at)} ({(at - g.due_ms) / 86_400_000:.1f} days later) as an "
+        "upload_queue entry over 7 days old (review §5.5)"))
 
 
 def group_arrivals(rows: list[tuple[str, int, int]]) -> dict[str, list[tuple[int, int]]]:

@@ -196,6 +196,8 @@ class FleetRun:
         self.final: dict[str, str] = {}
         self.acknowledged: set[str] = set()
         self.refused: dict[str, str] = {}
+        # batch id -> true time of the app start whose performMaintenance deleted it
+        self.maintained: dict[str, int] = {}
         self.generated: list[Generated] = []
         self.in_flight: set[asyncio.Task[None]] = set()
         self.events: list[tuple[int, int, str, Any]] = []
@@ -646,17 +648,20 @@ class FleetRun:
             self.trace.event(at, phone.index, "session_stop", session=stopped)
 
     async def _app_start(self, phone: Phone, tracking: bool) -> None:
-        """The app starts again after a kill or a reboot: the tracking service closes the
-        session the dead process left active and starts a new one if the user was
-        tracking when the start was dispatched (`tracking`: a session start due at the
-        same instant starts its own); DailyPotService reconciles with the backend
-        (review §3.4); WorkManager runs the retry worker for what is queued. If this
-        process dies too, the next start does all of it."""
+        """The app starts again after a kill or a reboot: the Flutter side runs its
+        database work at start (`_maintenance`: performMaintenance with
+        `auto_maintenance`); the tracking service closes the session the dead process
+        left active and starts a new one if the user was tracking when the start was
+        dispatched (`tracking`: a session start due at the same instant starts its own);
+        DailyPotService reconciles with the backend (review §3.4); WorkManager runs the
+        retry worker for what is queued. If this process dies too, the next start does
+        all of it."""
         assert phone.db is not None
         at = self.clock.operation_ms()
         now = self._phone_now(phone, at)
         life = phone.life
         try:
+            deleted = await self._maintenance(phone, at, now, life)
             stopped = await self._flutter(phone, app.stop_tracking_session(
                 now, self.profile, "app_restart", phone.user_id), life)
             if stopped is not None:
@@ -670,10 +675,30 @@ class FleetRun:
             return
         self.timeline.pot(at, phone.index, sync)
         if self.trace is not None:
-            self.trace.event(at, phone.index, "app_start", pot=sync)
+            self.trace.event(at, phone.index, "app_start", pot=sync, maintenance=deleted)
         due = self._queue_due(phone, at)
         if due is not None:
             self._want_drain(phone, max(due, at + 1_000))
+
+    async def _maintenance(self, phone: Phone, at: int, now: int, life: int) -> int | None:
+        """The app's database work at its start (`app.app_start`, on the Flutter side's
+        connection, never killed on its own, as the rest of the start): with
+        `auto_maintenance`, performMaintenance, whose queue cleanup deletes uploads the
+        backend never acknowledged once they are 7 days old (by the phone's clock `now`).
+        Each deleted batch is recorded with the start's true time `at` (`maintained`) for
+        the phone ledger. Returns how many were deleted; None when maintenance did not
+        run (the profile has no `auto_maintenance`).
+
+        The operation has no network effect, so it runs on the loop from its first
+        statement to its last: nothing of the phone interleaves with it, and what it
+        reports deleted is what it deleted (`app.expire_stale_uploads`)."""
+        deleted = await self._flutter(phone, app.app_start(now, self.profile), life)
+        if deleted is None:
+            return None
+        for batch_id in deleted:
+            self.maintained[batch_id] = at
+            self.timeline.outcome(at, batch_id, "maintenance")
+        return len(deleted)
 
     def _unsent_at_end(self) -> None:
         """Uploads still scheduled after the settle period (deferred past it by a long
@@ -757,8 +782,13 @@ class FleetRun:
             phones = self.phones = [Phone(p, d, u, Credentials(d, secret),
                             faults.for_phone(measured, p))
                       for (p, d, u), secret in zip(ids, secrets, strict=True)]
+            # the run begins with each app's first start on a new install: its database
+            # work at start (performMaintenance with `auto_maintenance`) runs on the
+            # empty file, deletes nothing and is the same for every phone, so it is done
+            # once, here, instead of as an event per phone at the first instant
             fresh = file_bytes([app.open_connection(self.profile.flutter_journal_mode, 0),
-                                schema.open_schema(self.profile.schema_version)])
+                                schema.open_schema(self.profile.schema_version),
+                                app.app_start(self.start_ms, self.profile)])
             for phone in phones[:s.full_phones]:  # a copy each: no schema built per phone
                 phone.db = self.workdir / f"phone-{phone.index:06d}.db"
                 phone.db.write_bytes(fresh)
@@ -865,8 +895,11 @@ class FleetRun:
 
     def _phone_ledger(self, phones: list[Phone]) -> dict[str, str]:
         """Each batch's outcome as the phones' files say it at the end: for a fully
-        simulated phone, "pending" is what its upload_queue really holds, and a batch the
-        runner last saw queued but the queue no longer holds has "vanished"."""
+        simulated phone, "pending" is what its upload_queue really holds; a batch the
+        runner last saw queued that an app start's performMaintenance deleted is
+        "maintenance" (also when a retry that was in flight as it went recorded "queued"
+        after it); any other batch the runner last saw queued but the queue no longer
+        holds has "vanished"."""
         final = dict(self.final)
         full = {p.index for p in phones if p.db is not None}
         queued: set[str] = set()
@@ -883,7 +916,8 @@ class FleetRun:
             if g.batch_id in queued:
                 final[g.batch_id] = "queued"
             elif final.get(g.batch_id) == "queued":
-                final[g.batch_id] = "vanished"
+                final[g.batch_id] = ("maintenance" if g.batch_id in self.maintained
+                                     else "vanished")
         return final
 
     async def _verdict(self, phones: list[Phone]) -> Verdict:
@@ -894,7 +928,8 @@ class FleetRun:
             verdict.buckets["unknown (no database to read)"] = len(self.generated)
         else:
             verdict = reconcile(self.generated, final, self.acknowledged, rows,
-                                group_arrivals(arrivals), self.refused)
+                                group_arrivals(arrivals), self.refused,
+                                maintained=self.maintained)
         pots = await self._backend_pots()
         for phone in phones:
             if phone.db is None:

@@ -122,7 +122,9 @@ class Scenario(_Strict):
     description: str = ""
     seed: Annotated[int, Meta(ge=0, le=2**63 - 1)] = 1
     start: str = "2024-01-01T07:00:00Z"
-    duration_s: Annotated[float, Meta(gt=0.0, le=7 * 86_400.0)] = 3_600.0
+    # up to two weeks: past the week after which performMaintenance (review §5.5) drops
+    # queued uploads and a full queue (`QueuePolicy.max_entries`) its oldest
+    duration_s: Annotated[float, Meta(gt=0.0, le=14 * 86_400.0)] = 3_600.0
     speed: Annotated[float, Meta(gt=0.0, le=100_000.0)] = 60.0
     profile: str = "v2"
     schema: str = "recommended"

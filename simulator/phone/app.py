@@ -217,25 +217,51 @@ def clean_old_data(now_ms: int, days_to_keep: int = 90) -> Operation[int]:
     return int(rows[0][0])
 
 
-def perform_maintenance(now_ms: int) -> Operation[None]:
+QUEUE_MAX_AGE_MS = 7 * DAY_MS  # review §5.5: upload_queue entries older than this go
+
+
+def expire_stale_uploads(now_ms: int) -> Operation[list[str]]:
+    """Review §5.5 step 3: delete the upload_queue entries created more than 7 days
+    before `now_ms` (phone clock); returns their ids, oldest first.
+
+    Those entries are uploads the backend never acknowledged, so they are lost for good.
+    The review's code is the DELETE alone (sqflite's `delete()` count is ignored); the
+    SELECT before it is the simulator's, so a driver can tell its ledgers which batches
+    went. Both statements use one cutoff, so the ids are exactly the rows the DELETE
+    removes unless another connection writes the queue between them: one that enqueues
+    writes `created_at` = its present, which the cutoff keeps, and one that dequeues
+    (a delivery) only makes an id name a batch the backend has. A driver that runs the
+    two statements back to back (the fleet: SQL on its loop, no await between) has
+    neither."""
+    cutoff = now_ms - QUEUE_MAX_AGE_MS
+    rows = yield Sql("SELECT id FROM upload_queue WHERE created_at < ? "
+                     "ORDER BY created_at, id", (cutoff,))
+    yield Sql("DELETE FROM upload_queue WHERE created_at < ?", (cutoff,))
+    return [str(r[0]) for r in rows]
+
+
+def perform_maintenance(now_ms: int) -> Operation[list[str]]:
     """Review §5.5: old contributions, stopped sessions over 30 days, queue entries over
     7 days, then VACUUM (which SQLite refuses inside a transaction, so it is never
-    wrapped in one)."""
+    wrapped in one). Returns the ids of the queue entries it deleted
+    (`expire_stale_uploads`)."""
     yield from clean_old_data(now_ms, 90)
     yield Sql("DELETE FROM tracking_sessions WHERE stopped_at IS NOT NULL AND started_at < ?",
               (now_ms - 30 * DAY_MS,))
-    yield Sql("DELETE FROM upload_queue WHERE created_at < ?", (now_ms - 7 * DAY_MS,))
+    deleted = yield from expire_stale_uploads(now_ms)
     yield Sql("VACUUM")
+    return deleted
 
 
-def app_start(now_ms: int, profile: FixProfile) -> Operation[bool]:
+def app_start(now_ms: int, profile: FixProfile) -> Operation[list[str] | None]:
     """What the app does with its database at start: performMaintenance() when the
     profile has the fix (review §5.5, §7 item 6); as shipped, nothing (cleanOldData is
-    "never called automatically", §5.2). Returns whether maintenance ran."""
+    "never called automatically", §5.2). Returns None when maintenance did not run, else
+    the ids of the upload_queue entries it deleted (possibly none): unacknowledged
+    uploads, lost for good."""
     if not profile.auto_maintenance:
-        return False
-    yield from perform_maintenance(now_ms)
-    return True
+        return None
+    return (yield from perform_maintenance(now_ms))
 
 
 # -- Kotlin: NativeBackendUploader ----------------------------------------------------
