@@ -13,6 +13,7 @@ import pytest
 from conftest import make_block
 
 from simulator.capacity import aggregates as agg
+from simulator.capacity.aggregates import ceiling, counting, geometry
 from simulator.clock import parse_instant
 from simulator.errors import UsageError
 from simulator.sensors import FleetConfig, FleetGenerator
@@ -102,13 +103,13 @@ def test_geohash_codes_and_cells_round_trip() -> None:
     lat = 52.52 + rng.uniform(-0.3, 0.3, 500)
     lon = 13.40 + rng.uniform(-0.5, 0.5, 500)
     hashes = encode(lat, lon, 6)
-    rows, cols = agg._cell_indices(agg._geohash_code(hashes))
-    centre_lat = -90.0 + (rows + 0.5) * agg._CELL_LAT_DEG
-    centre_lon = -180.0 + (cols + 0.5) * agg._CELL_LON_DEG
+    rows, cols = geometry._cell_indices(counting._geohash_code(hashes))
+    centre_lat = -90.0 + (rows + 0.5) * geometry._CELL_LAT_DEG
+    centre_lon = -180.0 + (cols + 0.5) * geometry._CELL_LON_DEG
     assert (encode(centre_lat, centre_lon, 6) == hashes).all()
     assert agg.geohash_cells_in_disc(BERLIN, 1.0) == 1
-    area_km2 = (agg._CELL_LAT_DEG * 111.32) * (agg._CELL_LON_DEG * 111.32
-                                               * math.cos(math.radians(BERLIN.lat)))
+    area_km2 = (geometry._CELL_LAT_DEG * 111.32) * (geometry._CELL_LON_DEG * 111.32
+                                                    * math.cos(math.radians(BERLIN.lat)))
     disc = agg.geohash_cells_in_disc(BERLIN, 9_000.0)
     assert math.pi * 81 / area_km2 < disc < math.pi * 9.75 ** 2 / area_km2  # plus a rim
 
@@ -168,7 +169,7 @@ def test_the_occupancy_formula_on_a_hand_built_model() -> None:
     assert model.ceiling() == (5.0, 5.0)
     assert model.phones == 20
     # Chao2: 6 cells seen, 3 by one phone, 2 by two, of 10 phones: 6 + 0.9 * 9 / 4
-    assert agg._chao2(np.array([1, 1, 1, 2, 2, 5]), 10) == pytest.approx(8.025)
+    assert ceiling._chao2(np.array([1, 1, 1, 2, 2, 5]), 10) == pytest.approx(8.025)
 
 
 def test_measuring_small_fleets_matches_direct_counting_and_is_deterministic() -> None:
