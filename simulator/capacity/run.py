@@ -7,6 +7,8 @@ Invariant: every figure in a `CapacityResult` is computed from a measurement of 
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -22,10 +24,18 @@ from simulator.capacity.aggregates import (
 )
 from simulator.capacity.compare import ComparisonRow, Projector, compare, unit_projector
 from simulator.capacity.layouts import full_sample, measure_layouts, quick_sample
+from simulator.capacity.node import OneNode, ingest_limit, job_limit, storage_limit
+from simulator.capacity.phone_file import GrowthVariant, PhoneFileReport, measure_phone_file
 from simulator.capacity.plan import CapacityOptions
-from simulator.capacity.project import Interval
+from simulator.capacity.project import Interval, bootstrap_mean
 from simulator.capacity.review import HORIZON_DAYS, Contradiction, contradictions
 from simulator.capacity.storage import StorageRun, measure_storage
+from simulator.capacity.throughput import (
+    measure_aggregation_job,
+    measure_burst,
+    measure_pot_reads,
+    measure_ramp,
+)
 from simulator.capacity.workload import FleetSample
 from simulator.clock import parse_instant
 
@@ -66,6 +76,7 @@ class CapacityResult:
     thresholds: list[Threshold] = field(default_factory=list)
     timings_s: dict[str, float] = field(default_factory=dict)
     server: dict[str, str] = field(default_factory=dict)
+    disk_bytes: int | None = None  # the disk under the embedded server's data, if embedded
 
     @property
     def passed(self) -> bool:
@@ -89,6 +100,8 @@ def run_capacity(options: CapacityOptions, progress: Progress | None = None) -> 
     sizes = options.sizes
     with open_database(options.database_url) as db:
         result.server = _server_facts(db.url)
+        if db.embedded:
+            result.disk_bytes = shutil.disk_usage(tempfile.gettempdir()).total
         for variant in options.schemas:
             with _timed(result, f"storage {variant}"):
                 result.storage[variant] = [
@@ -99,6 +112,11 @@ def run_capacity(options: CapacityOptions, progress: Progress | None = None) -> 
                                                             sizes.bulk_days, start),
                                     progress=say)
                     for seed in options.seed_list]
+        for name, measure in (("ramp", measure_ramp), ("burst", measure_burst),
+                              ("aggregation job", measure_aggregation_job),
+                              ("pot reads", measure_pot_reads)):
+            with _timed(result, name):
+                result.extra[name] = measure(db.url, quick=options.quick, progress=say)
         with _timed(result, "storage layouts"):
             sample = quick_sample(options.first_seed) if options.quick else full_sample(
                 options.first_seed)
@@ -106,14 +124,38 @@ def run_capacity(options: CapacityOptions, progress: Progress | None = None) -> 
     with _timed(result, "aggregate cells"):
         cells = measure_aggregate_cells(quick=options.quick, progress=say)
     result.extra["aggregates"] = cells
-    result.extra["aggregate_rows"] = _aggregate_rows(cells)
+    with _timed(result, "phone file"):
+        phones = [measure_phone_file(seed=seed, quick=options.quick, progress=say)
+                  for seed in options.seed_list]
+    result.extra["phone"] = phones
     for variant, runs in result.storage.items():
         result.units[variant] = model.per_user_day(runs)
     result.growth = _growth(result)
     result.comparison = compare(_projectors(result))
     result.contradictions = contradictions()
+    result.extra["one_node"] = _one_node(result)
     result.thresholds = _thresholds(result)
     return result
+
+
+def _one_node(result: CapacityResult) -> OneNode:
+    """The limits of one node like the measured one (recommended schema when measured)."""
+    variant = "recommended" if "recommended" in result.units else next(iter(result.units))
+    unit = result.units[variant]
+    limits = []
+    ramp = result.extra.get("ramp")
+    if ramp is not None:
+        limits.append(ingest_limit(ramp.knee.held_rate_per_s, ramp.knee.broke_rate_per_s,
+                                   unit.uploads_per_user_day.estimate))
+    job = result.extra.get("aggregation job")
+    retained = [f for f in (job.fits if job else ()) if "retention" in f.table]
+    if retained:
+        fit = retained[0]
+        limits.append(job_limit(fit.users_at_minute, fit.users_at_minute_low,
+                                fit.users_at_minute_high, fit.table))
+    year = model.total(model.server_bytes(unit, 1, 365, retention=variant == "recommended"))
+    limits.append(storage_limit(result.disk_bytes, (year.estimate, year.low, year.high)))
+    return OneNode(tuple(limits))
 
 
 def _aggregate_rows(cells: AggregateCellsReport) -> Callable[[str, int, int], Interval]:
@@ -125,6 +167,20 @@ def _aggregate_rows(cells: AggregateCellsReport) -> Callable[[str, int, int], In
                                                table="sensor_aggregates_daily")
         return Interval(estimate, low, high, len(cells.seeds))
     return rows
+
+
+def _phone_projection(reports: list[PhoneFileReport]
+                      ) -> Callable[[str, int], Interval | None]:
+    """§5.2's figures from the shipped app's file (v2, no maintenance, SQLite's default
+    auto-vacuum), over the seeds; None for a day count this run did not measure."""
+    shipped = GrowthVariant(schema_version=2, maintenance="none")
+
+    def project(quantity: str, days: int) -> Interval | None:
+        values = [float(p.contributions_rows if quantity == "contributions_rows"
+                        else p.file_bytes)
+                  for r in reports for p in r.growth if p.variant == shipped and p.days == days]
+        return bootstrap_mean(values, seed=days) if len(values) == len(reports) else None
+    return project
 
 
 def _server_facts(url: str) -> dict[str, str]:
@@ -158,8 +214,9 @@ def _growth(result: CapacityResult) -> list[GrowthRow]:
 
 
 def _projectors(result: CapacityResult) -> dict[str, Projector]:
-    aggregate_rows = result.extra.get("aggregate_rows", lambda q, u, d: None)
-    phone = result.extra.get("phone_projection", lambda q, d: None)
+    cells, phones = result.extra.get("aggregates"), result.extra.get("phone")
+    aggregate_rows = _aggregate_rows(cells) if cells else (lambda q, u, d: None)
+    phone = _phone_projection(phones) if phones else (lambda q, d: None)
     return {variant: unit_projector(unit, aggregate_rows, phone)
             for variant, unit in result.units.items()}
 
