@@ -103,9 +103,13 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--out", default="-",
                      help="output path; '-' for stdout (default); a .gz name compresses")
     gen.add_argument("--number-format", default="float32",
-                     choices=["float32", "float64", *(f"round{n}" for n in range(10))],
+                     choices=["float32", "float64", *(f"round{n}" for n in range(10)),
+                              "orgjson", "orgjson64"],
                      metavar="FORMAT",
-                     help="how floats are written: float32 (default), float64, round0..round9")
+                     help="how floats are written: float32 (default), float64, round0..round9, "
+                          "orgjson (exactly as Android's org.json writes the app's Floats: "
+                          "150, 1.0652645E-4) or orgjson64 (the same with values widened to "
+                          "Double); see docs/payload.md")
     gen.add_argument("--no-imperfections", action="store_true",
                      help="perfect streams: no missing, stuck, duplicated readings or kills")
     gen.add_argument("--imperfection", action="append", default=[], metavar="NAME=VALUE",

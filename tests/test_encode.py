@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import glob
 import json
+import os
+import re
+import subprocess
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,9 +17,15 @@ from hypothesis import strategies as st
 
 from simulator.errors import UsageError
 from simulator.sensors.batch import summarize
-from simulator.sensors.encode import NumberFormat, encode_lines, reference_line
+from simulator.sensors.encode import (
+    NumberFormat,
+    android_number,
+    encode_lines,
+    java_to_string,
+    reference_line,
+)
 
-FORMATS = ["float32", "float64", "round0", "round3"]
+FORMATS = ["float32", "float64", "round0", "round3", "orgjson", "orgjson64"]
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
@@ -26,12 +37,14 @@ def test_fast_encoder_equals_reference(fmt: str, rng: np.random.Generator) -> No
 
 
 @given(seed=st.integers(0, 2**32 - 1), n=st.integers(1, 12),
-       nan=st.sampled_from([0.0, 0.3, 1.0]), baro=st.sampled_from([0.0, 0.5, 1.0]))
+       nan=st.sampled_from([0.0, 0.3, 1.0]), baro=st.sampled_from([0.0, 0.5, 1.0]),
+       fmt=st.sampled_from(["float32", "orgjson", "orgjson64"]))
 def test_fast_encoder_equals_reference_on_random_blocks(seed: int, n: int, nan: float,
-                                                        baro: float) -> None:
+                                                        baro: float, fmt: str) -> None:
     block = make_block(np.random.default_rng(seed), n, max_readings=4, nan_probability=nan,
                        barometer_probability=baro)
-    assert encode_lines(block) == [reference_line(block, i) for i in range(block.size)]
+    expected = [reference_line(block, i, NumberFormat(fmt)) for i in range(block.size)]
+    assert encode_lines(block, NumberFormat(fmt)) == expected
 
 
 def test_payload_shape_matches_review_section_4_2(rng: np.random.Generator) -> None:
@@ -89,13 +102,180 @@ def test_number_format_changes_size_as_documented(rng: np.random.Generator) -> N
     size = {f: sum(map(len, encode_lines(block, NumberFormat(f)))) for f in FORMATS}
     assert size["float64"] > 1.2 * size["float32"]  # widened doubles print 16-17 digits
     assert size["round0"] < size["round3"] < size["float32"]
+    assert size["orgjson"] < size["float32"] and size["orgjson64"] < size["float64"]
     # float32 values print as the shortest text that reads back as the same float32
     line = json.loads(encode_lines(block, NumberFormat("float32"))[0])
     value = line["payload"]["batch"][0]["light"]
     assert np.float32(value) == block.light[block.offsets[0]]
 
 
-@pytest.mark.parametrize("bad", ["float16", "round10", "", "ROUND2"])
+# ---------------------------------------------------------------------------------------
+# orgjson: Android's JSONObject.numberToString (docs/payload.md has the sources)
+
+F32_TINY = float(np.finfo(np.float32).tiny)
+BELOW_MILLI = float(np.nextafter(np.float32(0.001), np.float32(0)))
+
+# (value as a float32, what Android's org.json writes for a Float, and for a Double); the
+# texts are JDK 25's (Float.toString, Double.toString) under org.json's rule
+ANDROID_CASES = [
+    (150.0, "150", "150"),  # integral: Long.toString, no ".0"
+    (1.0652645e-4, "1.0652645E-4", "1.065264514181763E-4"),  # below 10^-3: exponent form
+    (1e-7, "1.0E-7", "1.0000000116860974E-7"),  # one digit: d.0E-n
+    (0.001, "0.001", "0.0010000000474974513"),  # 10^-3 itself is plain
+    (BELOW_MILLI, "9.999999E-4", "9.999999310821295E-4"),
+    (-2.5e-4, "-2.5E-4", "-2.500000118743628E-4"),
+    (0.1, "0.1", "0.10000000149011612"),  # a Float is not widened
+    (123456.7, "123456.7", "123456.703125"),
+    (9999999.0, "9999999", "9999999"),  # below 10^7, integral
+    (1e7, "10000000", "10000000"),  # Float.toString says 1.0E7; org.json writes the long
+    (3e10, "30000001024", "30000001024"),  # the exact value, not the shortest digits
+    (0.0, "0", "0"),
+    (-0.0, "0", "-0"),  # only a Double equals org.json's NEGATIVE_ZERO
+    (2.0**63, "9223372036854775807", "9223372036854775807"),  # (long) saturates, compares equal
+    (1e19, "1.0E19", "9.999999980506448E18"),  # beyond the long range: toString
+    (F32_TINY, "1.1754944E-38", "1.1754943508222875E-38"),  # 1.17549435E-38 before JDK 19
+    (1.4e-45, "1.4E-45", "1.401298464324817E-45"),  # two digits when one would do
+]
+
+
+@pytest.mark.parametrize("value, as_float, as_double", ANDROID_CASES)
+def test_android_number_on_known_values(value: float, as_float: str, as_double: str) -> None:
+    f32 = float(np.float32(value))
+    assert android_number(f32, double=False) == as_float
+    assert android_number(f32, double=True) == as_double
+
+
+def test_java_to_string_switches_to_exponent_form_at_the_documented_bounds() -> None:
+    assert java_to_string(1e7, double=False) == "1.0E7"  # what json.org's library keeps
+    assert java_to_string(9999999.0, double=False) == "9999999.0"
+    assert java_to_string(150.0, double=False) == "150.0"
+    assert java_to_string(0.001, double=True) == "0.001"
+    assert java_to_string(0.00099, double=True) == "9.9E-4"
+    assert java_to_string(-0.0, double=False) == "-0.0"
+    assert java_to_string(1.5e7 + 0.5, double=True) == "1.50000005E7"
+
+
+@pytest.mark.parametrize("fmt, column", [("orgjson", 1), ("orgjson64", 2)])
+def test_the_fast_writer_writes_the_known_values(fmt: str, column: int) -> None:
+    values = np.array([case[0] for case in ANDROID_CASES] + [np.nan, np.inf], np.float32)
+    written = NumberFormat(fmt).sensor(values)
+    expected = [case[column] for case in ANDROID_CASES] + ["null", "null"]
+    assert NumberFormat(fmt).numbers(written) == f"[{','.join(expected)}]".encode()
+
+
+def test_orgjson_lines_are_json_whose_values_read_back_exactly(
+        rng: np.random.Generator) -> None:
+    block = make_block(rng, 10, max_readings=30, nan_probability=0.05,
+                       barometer_probability=1.0)
+    for i, line in enumerate(encode_lines(block, NumberFormat("orgjson"))):
+        payload = json.loads(line)["payload"]
+        start = block.offsets[i]
+        for k, reading in enumerate(payload["batch"]):
+            sent = block.gyro[start + k]
+            got = np.array([np.nan if v is None else v for v in reading["gyro"]], np.float32)
+            assert np.array_equal(got, sent, equal_nan=True)
+
+
+def test_orgjson_writes_a_planted_integral_light_and_tiny_gyro_the_android_way(
+        rng: np.random.Generator) -> None:
+    block = make_block(rng, 2, max_readings=3, barometer_probability=0.0)
+    block.light[:] = 150.0
+    block.gyro[:] = np.float32(1.0652645e-4)
+    orgjson = encode_lines(block, NumberFormat("orgjson"))[0]
+    float32 = encode_lines(block, NumberFormat("float32"))[0]
+    assert b'"light":150,' in orgjson and b'"gyro":[1.0652645E-4,' in orgjson
+    assert b'"light":150.0,' in float32 and b'"gyro":[0.00010652645,' in float32
+    assert b'"min":150,"max":150}' in orgjson
+    assert len(orgjson) < len(float32)
+
+
+def test_orgjson_is_deterministic_and_differs_from_float32_only_in_number_text(
+        rng: np.random.Generator) -> None:
+    block = make_block(rng, 15, nan_probability=0.1)
+    block.light[::2] = np.round(block.light[::2])  # whole lux: written without ".0"
+    first = encode_lines(block, NumberFormat("orgjson"))
+    assert first == encode_lines(block, NumberFormat("orgjson"))
+    plain = encode_lines(block, NumberFormat("float32"))
+    assert sum(map(len, first)) < sum(map(len, plain))
+    for android_line, plain_line in zip(first, plain, strict=True):
+        assert _same_numbers(json.loads(android_line), json.loads(plain_line))
+
+
+def _same_numbers(a: object, b: object) -> bool:
+    """Equal JSON trees, numbers compared as float32 (150 and 150.0 are the same Float)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same_numbers(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(map(_same_numbers, a, b))
+    if isinstance(a, int | float) and isinstance(b, float):  # lat/lon are doubles
+        return bool(np.float32(a) == np.float32(b)) or float(a) == b
+    return type(a) is type(b) and a == b
+
+
+def _java_at_least_19() -> str | None:
+    """A `java` launcher of JDK 19 or later (its Float.toString is the modelled one)."""
+    candidates = [os.environ.get("JAVA_HOME", ""), *sorted(glob.glob("/usr/lib/jvm/*"))]
+    for home in candidates:
+        java = Path(home, "bin", "java")
+        if not home or not java.exists():
+            continue
+        version = subprocess.run([str(java), "-version"], capture_output=True, text=True)
+        match = re.search(r'version "(\d+)', version.stderr)
+        if match and int(match[1]) >= 19:
+            return str(java)
+    return None
+
+
+JAVA_NUMBER_TO_STRING = """
+import java.io.*;
+public class NumberToString {
+    static final Double NEGATIVE_ZERO = -0d;
+    // AOSP libcore org.json JSONObject.numberToString, the finite case
+    static String numberToString(Number number) {
+        if (number.equals(NEGATIVE_ZERO)) return "-0";
+        long longValue = number.longValue();
+        if (number.doubleValue() == (double) longValue) return Long.toString(longValue);
+        return number.toString();
+    }
+    public static void main(String[] args) throws IOException {
+        BufferedReader in = new BufferedReader(new InputStreamReader(System.in));
+        String line;
+        while ((line = in.readLine()) != null) {
+            int bits = Integer.parseUnsignedInt(line, 16);
+            float f = Float.intBitsToFloat(bits);
+            System.out.println(numberToString(f) + " " + numberToString((double) f));
+        }
+    }
+}
+"""
+
+
+def test_orgjson_agrees_with_real_java(tmp_path: Path) -> None:
+    """Float.toString and Double.toString of a JDK >= 19 under org.json's rule, on random
+    float32 bit patterns and sensor-like values (skipped where no such JDK is installed)."""
+    java = _java_at_least_19()
+    if java is None:
+        pytest.skip("no JDK 19 or later (JAVA_HOME or /usr/lib/jvm)")
+    source = tmp_path / "NumberToString.java"
+    source.write_text(JAVA_NUMBER_TO_STRING)
+    rng = np.random.default_rng(7)
+    values = np.concatenate([
+        rng.integers(0, 2**32, 3000, dtype=np.uint64).astype(np.uint32).view(np.float32),
+        (rng.standard_normal(3000) * 10.0 ** rng.integers(-6, 8, 3000)).astype(np.float32),
+        np.array([case[0] for case in ANDROID_CASES], np.float32)])
+    values = values[np.isfinite(values)]
+    run = subprocess.run([java, str(source)], input="".join(
+        f"{bits:x}\n" for bits in values.view(np.uint32).tolist()),
+        capture_output=True, text=True, check=True, timeout=120)
+    java_float, java_double = zip(*(line.split() for line in run.stdout.splitlines()),
+                                  strict=True)
+    ours_float = NumberFormat("orgjson").numbers(values).decode()[1:-1].split(",")
+    ours_double = NumberFormat("orgjson64").numbers(values.astype(np.float64))
+    assert ours_float == list(java_float)
+    assert ours_double.decode()[1:-1].split(",") == list(java_double)
+
+
+@pytest.mark.parametrize("bad", ["float16", "round10", "", "ROUND2", "orgjson32"])
 def test_unknown_number_format_is_a_usage_error(bad: str) -> None:
     with pytest.raises(UsageError, match="number format"):
         NumberFormat(bad)

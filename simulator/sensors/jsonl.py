@@ -20,13 +20,23 @@ written (pressure of a phone without a barometer) are left out of their column.
 
 The output is byte-identical to `simulator.sensors.encode.reference_line` (tests hold
 the two equal for every number format).
+
+Android's org.json (`android_numbers`, the ``orgjson`` formats) is one more compiled
+pass over a column's orjson text: orjson's digits are already the shortest that read back
+as the same float32 (or float64), which is how Java selects its digits too, so each
+token is only laid out again the Java way (``1.0652645E-4``, ``1.0E-7``, ``0.001``); a
+value equal to its `long` is written as that integer from the value itself (a float32
+beyond 2^24 is an integer its shortest digits do not spell). The rare values whose text
+the pass cannot derive from orjson's token (a Double's ``-0``, integers from 2^53,
+subnormals, where Java writes two digits when one would do) are formatted in Python by
+the exact rule and copied in. Invariant: one output token per input value, in order.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import numba
 import numpy as np
@@ -144,8 +154,9 @@ class _Builder:
     (optional values are left out of their column when they are not written).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, text_of: Callable[[npt.NDArray[Any]], bytes] | None = None) -> None:
         # Source 0 holds the constants; every column is a source of its own (no copy).
+        self.text_of = orjson_numbers if text_of is None else text_of
         self.sources: list[npt.NDArray[np.uint8]] = [np.zeros(0, np.uint8)]
         self.constants: dict[bytes, int] = {}
         self.const_text = b""
@@ -177,7 +188,7 @@ class _Builder:
     def numbers(self, values: npt.NDArray[Any], flags: int = 0) -> tuple[int, int, int]:
         """A column of numbers, written `values.shape[1]` (or 1) per use."""
         per_use = 1 if values.ndim == 1 else values.shape[1]
-        text = orjson.dumps(np.ascontiguousarray(values).reshape(-1), option=_NUMPY)
+        text = self.text_of(np.ascontiguousarray(values).reshape(-1))
         self.cursors.append((self._add(text), 1))  # just after the opening bracket
         return NUMBERS + flags, len(self.cursors) - 1, per_use
 
@@ -213,22 +224,212 @@ class _Builder:
         return Encoded(out[:size], ends)
 
 
+def orjson_numbers(values: npt.NDArray[Any]) -> bytes:
+    """A flat array as one JSON array, by orjson (a float32 as its shortest float32 text)."""
+    return orjson.dumps(values, option=_NUMPY)
+
+
+# ---------------------------------------------------------------------------------------
+# Android's org.json: JSONObject.numberToString over a column (see the module docstring).
+
+INTEGER, TOKEN, COPY = 0, 1, 2  # a value written as its long / its token laid out / side text
+_EXACT_INT = 2.0**53  # below this every integral float converts to int64 and back exactly
+
+
+class ExactText(Protocol):
+    """`JSONObject.numberToString` of one finite value (`encode.android_number`)."""
+
+    def __call__(self, value: float, *, double: bool) -> str: ...
+
+
+def android_numbers(values: npt.NDArray[Any], exact: ExactText) -> bytes:
+    """A flat array as Android's org.json writes it: float32 values as `Float`s, float64
+    as `Double`s (through `JSONObject.numberToString`), integers as `Long`s; a value that
+    is not finite as null (org.json refuses it; the app sends null). `exact` formats the
+    rare values the compiled pass leaves out (see the module docstring)."""
+    if values.dtype.kind != "f":
+        return orjson_numbers(values)
+    if values.size == 0:
+        return b"[]"
+    text = np.frombuffer(orjson_numbers(values), dtype=np.uint8)
+    double = values.dtype == np.float64
+    with np.errstate(invalid="ignore"):
+        finite = np.isfinite(values)
+        integral = finite & (np.trunc(values) == values)
+        small = np.abs(values) < _EXACT_INT
+        copy = integral & ~small  # Long.toString beyond 2^53: Python's int is exact
+        copy |= finite & (values != 0) & (np.abs(values) < np.finfo(values.dtype).tiny)
+    if double:
+        copy |= (values == 0) & np.signbit(values)  # a Double's -0.0 is "-0"
+    kind = np.full(values.size, TOKEN, dtype=np.int8)
+    as_int = integral & ~copy
+    kind[as_int] = INTEGER
+    kind[copy] = COPY
+    texts = [exact(value, double=double).encode() for value in values[copy].tolist()]
+    side = np.frombuffer(b"".join(texts), dtype=np.uint8)
+    side_len = np.array([len(t) for t in texts], dtype=np.int64)
+    out = np.empty(text.size + 4 * values.size + side.size + 64, dtype=np.uint8)
+    size = _android_run(text, kind, values[as_int].astype(np.int64), side, side_len, out)
+    if size < 0:
+        raise AssertionError("org.json rewrite overran its bound")
+    return out[:size].tobytes()
+
+
+def _android_tokens(text: Any, kind: Any, ints: Any, side: Any, side_len: Any,
+                    out: Any) -> int:  # pragma: no cover - compiled
+    out[0] = 91  # [
+    pos, p, n_int, n_side, at_side = 1, 1, 0, 0, 0
+    digits = np.empty(40, dtype=np.uint8)
+    for j in range(kind.size):
+        q = p
+        while text[q] != 44 and text[q] != 93:  # the token ends at a comma or ]
+            q += 1
+        if pos + (q - p) + 32 > out.size:
+            return -1
+        k = kind[j]
+        if k == INTEGER:
+            pos = _write_int_c(ints[n_int], out, pos)
+            n_int += 1
+        elif k == COPY:
+            size = side_len[n_side]
+            if pos + size + 1 > out.size:
+                return -1
+            out[pos:pos + size] = side[at_side:at_side + size]
+            pos += size
+            at_side += size
+            n_side += 1
+        elif text[p] == 110:  # null
+            for r in range(p, q):
+                out[pos] = text[r]
+                pos += 1
+        else:
+            pos = _java_token_c(text, p, q, out, pos, digits)
+        out[pos] = text[q]
+        pos += 1
+        p = q + 1
+    return pos if p == text.size else -1  # every token read: one value, one token
+
+
+def _write_int(value: Any, out: Any, pos: int) -> int:  # pragma: no cover - compiled
+    if value < 0:
+        out[pos] = 45  # -
+        pos += 1
+        value = -value
+    start = pos
+    while True:
+        out[pos] = 48 + value % 10
+        pos += 1
+        value //= 10
+        if value == 0:
+            break
+    end = pos - 1
+    while start < end:  # the digits came out backwards
+        out[start], out[end] = out[end], out[start]
+        start += 1
+        end -= 1
+    return pos
+
+
+def _java_token(text: Any, p: int, q: int, out: Any, pos: int,
+                digits: Any) -> int:  # pragma: no cover - compiled
+    """Lay out orjson's token text[p:q] (sign, digits, '.', 'e±n') the way Java does."""
+    if text[p] == 45:  # -
+        out[pos] = 45
+        pos += 1
+        p += 1
+    n = 0  # significant digits: value = 0.d1d2...dn x 10^(point + exponent)
+    point = 0
+    after_point = False
+    r = p
+    while r < q:
+        c = text[r]
+        if c == 46:  # .
+            after_point = True
+        elif c == 101 or c == 69:  # e, E
+            break
+        elif n == 0 and c == 48:  # a leading zero
+            if after_point:
+                point -= 1
+        else:
+            digits[n] = c
+            n += 1
+            if not after_point:
+                point += 1
+        r += 1
+    exponent = 0
+    if r < q:
+        r += 1
+        negative = text[r] == 45
+        if text[r] == 45 or text[r] == 43:
+            r += 1
+        while r < q:
+            exponent = 10 * exponent + (text[r] - 48)
+            r += 1
+        if negative:
+            exponent = -exponent
+    while n > 1 and digits[n - 1] == 48:  # trailing zeros
+        n -= 1
+    e = point + exponent - 1  # value = d1.d2...dn x 10^e
+    if -3 <= e < 0:
+        out[pos] = 48
+        out[pos + 1] = 46
+        pos += 2
+        for _ in range(-e - 1):
+            out[pos] = 48
+            pos += 1
+        for k in range(n):
+            out[pos] = digits[k]
+            pos += 1
+    elif 0 <= e < 7:
+        for k in range(max(n, e + 1)):
+            if k == e + 1:
+                out[pos] = 46
+                pos += 1
+            out[pos] = digits[k] if k < n else 48
+            pos += 1
+        if n <= e + 1:
+            out[pos] = 46
+            out[pos + 1] = 48
+            pos += 2
+    else:
+        out[pos] = digits[0]
+        out[pos + 1] = 46
+        pos += 2
+        if n == 1:
+            out[pos] = 48
+            pos += 1
+        for k in range(1, n):
+            out[pos] = digits[k]
+            pos += 1
+        out[pos] = 69  # E
+        pos = _write_int_c(e, out, pos + 1)
+    return pos
+
+
+# Compiled on first use and cached on disk, as `_run`.
+_write_int_c: Callable[..., int] = numba.njit(cache=True, nogil=True)(_write_int)
+_java_token_c: Callable[..., int] = numba.njit(cache=True, nogil=True)(_java_token)
+_android_run: Callable[..., int] = numba.njit(cache=True, nogil=True)(_android_tokens)
+
+
 def iso_seconds(epoch_ms: I64) -> npt.NDArray[np.bytes_]:
     """Epoch ms -> b'YYYY-MM-DDTHH:MM:SSZ', vectorised."""
     text = np.datetime_as_string(epoch_ms.astype("datetime64[ms]").astype("datetime64[s]"))
     return np.char.add(text.astype("S19"), b"Z")
 
 
-def encode_block(block: BatchBlock, sensor_of: Any, derived_of: Any) -> Encoded:
+def encode_block(block: BatchBlock, sensor_of: Any, derived_of: Any,
+                 text_of: Callable[[npt.NDArray[Any]], bytes] | None = None) -> Encoded:
     """Encode every batch of `block`, in block order.
 
     `sensor_of(float32 array)` and `derived_of(float64 array)` give the values as written
-    (a `NumberFormat`'s `sensor` and `derived`).
+    (a `NumberFormat`'s `sensor` and `derived`); `text_of(flat array)` writes a column as
+    one JSON array (default `orjson_numbers`; `android_numbers` for Android's org.json).
     """
     if block.size == 0:
         return Encoded(np.zeros(0, np.uint8), np.zeros(0, np.int64))
     summary = summarize(block)
-    b = _Builder()
+    b = _Builder(text_of)
     c, string, num = b.const, b.string, b.numbers
     p = WITH_PRESSURE
     has_p = block.has_pressure
