@@ -25,6 +25,7 @@ from simulator.capacity.aggregates import (
 from simulator.capacity.compare import ComparisonRow, Projector, compare, unit_projector
 from simulator.capacity.layouts import full_sample, measure_layouts, quick_sample
 from simulator.capacity.node import OneNode, ingest_limit, job_limit, storage_limit
+from simulator.capacity.payload_drivers import measure_payload_drivers
 from simulator.capacity.phone_file import GrowthVariant, PhoneFileReport, measure_phone_file
 from simulator.capacity.plan import CapacityOptions
 from simulator.capacity.project import Interval, bootstrap_mean
@@ -117,6 +118,9 @@ def run_capacity(options: CapacityOptions, progress: Progress | None = None) -> 
                               ("pot reads", measure_pot_reads)):
             with _timed(result, name):
                 result.extra[name] = measure(db.url, quick=options.quick, progress=say)
+        with _timed(result, "payload drivers"):
+            result.extra["payload drivers"] = measure_payload_drivers(
+                db.url, seed=options.first_seed, quick=options.quick, progress=say)
         with _timed(result, "storage layouts"):
             sample = quick_sample(options.first_seed) if options.quick else full_sample(
                 options.first_seed)

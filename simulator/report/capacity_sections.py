@@ -58,6 +58,18 @@ def layouts(report: Any) -> Section:
         "real sensor_batches; ingest: median of the repeats, same server, same run.")
 
 
+def payload_drivers(report: Any) -> Section:
+    rows = tuple((v.number_format, "yes" if v.barometer else "no", str(v.readings_per_batch),
+                  f"{v.payload_bytes_mean:,.0f}", f"{v.stored_bytes_mean:,.0f}",
+                  f"{v.payload_bytes_mean / v.stored_bytes_mean:.2f}",
+                  f"{v.table_bytes_per_row:,.0f}") for v in report.sizes)
+    return Section("What drives the payload: JSON bytes and what PostgreSQL stores", (
+        "numbers", "barometer", "readings", "JSON bytes", "stored (pg_column_size)",
+        "ratio", "table bytes per row"), rows,
+        f"{report.phones} phones x {report.hours:g} h, seed {report.seed}; TOAST "
+        f"compression {report.toast_compression}; table bytes: heap, TOAST and no index")
+
+
 def aggregate_cells(report: Any) -> Section:
     rows = tuple((f"{r.phones:,}", f"{r.cells_per_window_mean:,.1f}", f"{r.cells_per_day:,.0f}",
                   human(r.rows_5m_per_30_day_month, "rows"),
@@ -141,7 +153,8 @@ def one_node(node: Any) -> Section:
 
 def sections(extra: dict[str, Any]) -> list[Section]:
     """Every section whose measurement is in `extra`, in reading order."""
-    makers = (("layouts", layouts), ("aggregates", aggregate_cells), ("phone", phone_growth),
+    makers = (("payload drivers", payload_drivers), ("layouts", layouts),
+              ("aggregates", aggregate_cells), ("phone", phone_growth),
               ("phone", phone_outages), ("ramp", ramp), ("burst", burst),
               ("aggregation job", aggregation_job), ("pot reads", pot_reads),
               ("one_node", one_node))
