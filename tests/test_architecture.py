@@ -52,3 +52,31 @@ def test_no_module_uses_the_global_numpy_random_state() -> None:
 def test_the_phone_core_never_imports_a_driver() -> None:
     for path in (ROOT / "phone").glob("*.py"):
         assert not any(name.startswith("simulator.drivers") for name in _imports(path)), path
+
+
+def forbidden_imports(directory: Path, prefixes: tuple[str, ...]) -> list[str]:
+    """`file: module` for every import under `directory` that starts with a prefix."""
+    found = []
+    for path in sorted(directory.rglob("*.py")):
+        for name in sorted(_imports(path)):
+            if name.startswith(prefixes):
+                found.append(f"{path.relative_to(directory)}: {name}")
+    return found
+
+
+def test_capacity_measures_and_never_imports_the_fleet_the_report_or_the_cli() -> None:
+    assert forbidden_imports(ROOT / "capacity", (
+        "simulator.fleet", "simulator.report", "simulator.cli",
+        "simulator.capacity_command")) == []
+
+
+def test_the_report_reads_capacity_results_never_its_runner() -> None:
+    assert forbidden_imports(ROOT / "report", ("simulator.capacity.run",
+                                               "simulator.capacity_command")) == []
+
+
+def test_a_planted_upward_import_is_caught(tmp_path: Path) -> None:
+    (tmp_path / "measure.py").write_text("from simulator.report.capacity import as_json\n")
+    (tmp_path / "fine.py").write_text("from simulator.capacity import model\n")
+    assert forbidden_imports(tmp_path, ("simulator.report",)) == [
+        "measure.py: simulator.report.capacity"]

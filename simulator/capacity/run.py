@@ -12,8 +12,6 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from typing import Any
 
 from simulator.backend.postgres import open_database
 from simulator.capacity import model
@@ -22,15 +20,16 @@ from simulator.capacity.aggregates import (
     measure_aggregate_cells,
     project_rows,
 )
-from simulator.capacity.compare import ComparisonRow, Projector, compare, unit_projector
+from simulator.capacity.compare import Projector, compare, unit_projector
 from simulator.capacity.layouts import full_sample, measure_layouts, quick_sample
 from simulator.capacity.node import OneNode, ingest_limit, job_limit, storage_limit
 from simulator.capacity.payload_drivers import measure_payload_drivers
 from simulator.capacity.phone_file import GrowthVariant, PhoneFileReport, measure_phone_file
 from simulator.capacity.plan import CapacityOptions
 from simulator.capacity.project import Interval, bootstrap_mean
-from simulator.capacity.review import HORIZON_DAYS, Contradiction, contradictions
-from simulator.capacity.storage import StorageRun, measure_storage
+from simulator.capacity.result import CapacityResult, GrowthRow, Threshold
+from simulator.capacity.review import HORIZON_DAYS, contradictions
+from simulator.capacity.storage import measure_storage
 from simulator.capacity.throughput import (
     measure_aggregation_job,
     measure_burst,
@@ -42,46 +41,6 @@ from simulator.clock import parse_instant
 
 SAMPLE_START = "2024-03-04T00:00:00Z"  # a Monday: the bulk days start the working week
 Progress = Callable[[str], None]
-
-
-@dataclass(frozen=True)
-class GrowthRow:
-    """What `users` users store on the server after `days` days, one variant."""
-
-    variant: str
-    users: int
-    horizon: str
-    days: int
-    retention: bool
-    total: Interval
-    by_table: dict[str, Interval]
-
-
-@dataclass(frozen=True)
-class Threshold:
-    name: str
-    limit: float
-    measured: float
-    held: bool
-
-
-@dataclass
-class CapacityResult:
-    options: CapacityOptions
-    storage: dict[str, list[StorageRun]] = field(default_factory=dict)
-    units: dict[str, model.PerUserDay] = field(default_factory=dict)
-    growth: list[GrowthRow] = field(default_factory=list)
-    comparison: list[ComparisonRow] = field(default_factory=list)
-    contradictions: list[Contradiction] = field(default_factory=list)
-    extra: dict[str, Any] = field(default_factory=dict)  # the other measurements' reports
-    thresholds: list[Threshold] = field(default_factory=list)
-    timings_s: dict[str, float] = field(default_factory=dict)
-    server: dict[str, str] = field(default_factory=dict)
-    disk_bytes: int | None = None  # the disk under the embedded server's data, if embedded
-
-    @property
-    def passed(self) -> bool:
-        return all(t.held for t in self.thresholds)
 
 
 @contextmanager

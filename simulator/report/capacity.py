@@ -22,7 +22,7 @@ from rich.console import Console
 from rich.table import Table
 
 from simulator.capacity.pgsize import TableSize
-from simulator.capacity.run import CapacityResult
+from simulator.capacity.result import CapacityResult
 from simulator.report.capacity_plots import all_plots
 from simulator.report.capacity_sections import sections
 from simulator.report.units import interval_text

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from simulator.capacity import model
-from simulator.capacity.run import CapacityResult
+from simulator.capacity.result import CapacityResult
 from simulator.report.html import svg
 
 
