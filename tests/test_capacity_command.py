@@ -44,6 +44,18 @@ def test_quick_compares_every_review_cell_and_fails_a_broken_threshold(
         assert projection["low"] <= projection["estimate"] <= projection["high"]
         assert compared["verdict"]["text"]
     assert {row["users"] for row in result["growth"]} == {1000, 10000}
+    by_key = {row["cell"]["key"]: row for row in result["comparison"]}
+    for measured in ("5.3 aggregates_5m rows 1K month", "5.2 SQLite size 30 days",
+                     "5.1 readings 10K users/day"):
+        assert by_key[measured]["by_variant"][0]["projection"] is not None, measured
+    # quick writes phone files of 7 and 30 days only: a year is not measured, not guessed
+    assert by_key["5.2 SQLite size 365 days"]["by_variant"][0]["projection"] is None
+    limits = result["extra"]["one_node"]["limits"]
+    assert {limit["resource"].split(" ")[0] for limit in limits} >= {"ingest", "aggregation"}
+    assert result["extra"]["ramp"]["knee"]["held_rate_per_s"] > 0
     page = (tmp_path / "capacity.html").read_text(encoding="utf-8")
-    assert page.count("<svg") >= 2 and "5.3 sensor_batches size 1K year" in page
+    assert page.count("<svg") >= 6 and "5.3 sensor_batches size 1K year" in page
+    notes = (tmp_path / "capacity.md").read_text(encoding="utf-8")
+    assert "| 5.3 sensor_batches size 1K year | ~50GB |" in notes
+    assert "Open-model ramp" in notes and "Where one node like the measured one ends" in notes
     assert "BROKEN" in capsys.readouterr().out
