@@ -20,6 +20,14 @@ def _axes(width: float, height: float) -> tuple[Any, Any]:
     return plt.subplots(figsize=(width, height))
 
 
+def _distinct_colours(count: int) -> list[Any]:
+    """`count` colours no two alike (tab20, then tab20b): parts of one bar must differ."""
+    import matplotlib
+    palette = [matplotlib.colormaps[name](i / 20) for name in ("tab20", "tab20b")
+               for i in range(20)]
+    return [palette[i % len(palette)] for i in range(count)]
+
+
 def _svg_closed(fig: Any) -> str:
     import matplotlib.pyplot as plt
     text = svg(fig)
@@ -53,22 +61,25 @@ def growth(result: CapacityResult) -> str:
 
 
 def bytes_per_row(result: CapacityResult) -> str:
-    fig, ax = _axes(8, 3.5)
+    fig, ax = _axes(9, 4.5)
     labels, bottoms = [], []
     for variant, runs in result.storage.items():
         for table, size in runs[-1].bulk.items():
             if size.rows >= 1000:
                 labels.append(f"{variant}\n{table}")
                 bottoms.append(size.per_row())
-    parts = sorted({k for b in bottoms for k in b if k != "total"})
+    parts = sorted({k for b in bottoms for k in b if k != "total"},
+                   key=lambda k: (k.startswith("index"), k))
+    colours = _distinct_colours(len(parts))
     left = [0.0] * len(labels)
-    for part in parts:
+    for part, colour in zip(parts, colours, strict=True):
         widths = [b.get(part, 0.0) for b in bottoms]
-        ax.barh(labels, widths, left=left, label=part)
+        ax.barh(labels, widths, left=left, label=part, color=colour,
+                hatch="//" if part.startswith("index") else None, edgecolor="white")
         left = [a + w for a, w in zip(left, widths, strict=True)]
     ax.set_xlabel("bytes per row (bulk fleet, after VACUUM)")
     ax.set_title("Bytes per row by table: heap forks, TOAST and each index", fontsize=10)
-    ax.legend(fontsize=6, ncol=2)
+    ax.legend(fontsize=6, ncol=1, loc="center left", bbox_to_anchor=(1.0, 0.5))
     ax.tick_params(labelsize=7)
     return _svg_closed(fig)
 
@@ -78,9 +89,10 @@ def ramp(result: CapacityResult) -> str | None:
     if ramp_result is None:
         return None
     fig, ax = _axes(8, 3.2)
-    rates = [s.offered_rate_per_s for s in ramp_result.steps]
+    steps = sorted(ramp_result.steps, key=lambda step: step.offered_rate_per_s)
+    rates = [s.offered_rate_per_s for s in steps]
     for key, label in (("latency_ms_p50", "p50"), ("latency_ms_p99", "p99")):
-        ax.plot(rates, [getattr(s, key) for s in ramp_result.steps], "o-", label=label)
+        ax.plot(rates, [getattr(s, key) for s in steps], "o-", label=label)
     knee = ramp_result.knee
     if knee.broke_rate_per_s is not None:
         ax.axvline(knee.broke_rate_per_s, color="#b00", linestyle="--",
