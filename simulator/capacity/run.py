@@ -27,6 +27,7 @@ from simulator.capacity.payload_drivers import measure_payload_drivers
 from simulator.capacity.phone_file import GrowthVariant, PhoneFileReport, measure_phone_file
 from simulator.capacity.plan import CapacityOptions
 from simulator.capacity.project import Interval, bootstrap_mean
+from simulator.capacity.queries import measure_queries
 from simulator.capacity.result import CapacityResult, GrowthRow, Threshold
 from simulator.capacity.review import HORIZON_DAYS, contradictions
 from simulator.capacity.storage import measure_storage
@@ -58,6 +59,9 @@ def run_capacity(options: CapacityOptions, progress: Progress | None = None) -> 
     result = CapacityResult(options)
     start = parse_instant(SAMPLE_START)
     sizes = options.sizes
+    with _timed(result, "aggregate cells"):
+        cells = measure_aggregate_cells(quick=options.quick, progress=say)
+    result.extra["aggregates"] = cells
     with open_database(options.database_url) as db:
         result.server = _server_facts(db.url)
         if db.embedded:
@@ -77,6 +81,9 @@ def run_capacity(options: CapacityOptions, progress: Progress | None = None) -> 
                               ("pot reads", measure_pot_reads)):
             with _timed(result, name):
                 result.extra[name] = measure(db.url, quick=options.quick, progress=say)
+        with _timed(result, "queries"):
+            result.extra["queries"] = measure_queries(db.url, quick=options.quick, cells=cells,
+                                                      progress=say)
         with _timed(result, "payload drivers"):
             result.extra["payload drivers"] = measure_payload_drivers(
                 db.url, seed=options.first_seed, quick=options.quick, progress=say)
@@ -84,9 +91,6 @@ def run_capacity(options: CapacityOptions, progress: Progress | None = None) -> 
             sample = quick_sample(options.first_seed) if options.quick else full_sample(
                 options.first_seed)
             result.extra["layouts"] = measure_layouts(db.url, sample, progress=say)
-    with _timed(result, "aggregate cells"):
-        cells = measure_aggregate_cells(quick=options.quick, progress=say)
-    result.extra["aggregates"] = cells
     with _timed(result, "phone file"):
         phones = [measure_phone_file(seed=seed, quick=options.quick, progress=say)
                   for seed in options.seed_list]

@@ -139,6 +139,38 @@ def pot_reads(result: Any) -> Section:
                                                    "p99 ms", "5xx"), rows)
 
 
+def phone_queries(report: Any) -> Section:
+    rows = tuple((r.query, r.variant, str(r.days), f"{r.contributions_rows:,}",
+                  f"{r.latency_us_median:,.0f}",
+                  ", ".join([*(f"scan {t}" for t in r.plan.scanned),
+                             *(f"walk {i}" for i in r.plan.index_walks),
+                             *(f"search {i}" for i in r.plan.searched)]) or "-")
+                 for r in report.phone.rows)
+    return Section("Appendix B's slow queries on the phone's file", (
+        "query", "file", "days", "contributions", "median us", "plan"), rows,
+        f"SQLite {report.phone.sqlite_version}; the app never runs ANALYZE")
+
+
+def backend_queries(report: Any) -> Section:
+    rows = []
+    for tiles in report.tiles:
+        load = tiles.load
+        for q in tiles.queries:
+            rows.append((f"{load.users:,}", f"{load.loaded_rows_5m:,}"
+                         + (" (capped)" if load.capped else ""), q.query,
+                         _ms(q.latency_ms_median), _ms(q.latency_ms_p99),
+                         ", ".join(q.plan.indexes) or "seq scan",
+                         "yes" if q.answers_match else "NO"))
+    user = report.user_coverage
+    q = user.query
+    rows.append((f"{user.users + user.background_users:,}", f"{user.table_rows:,} batches",
+                 q.query, _ms(q.latency_ms_median), _ms(q.latency_ms_p99),
+                 ", ".join(q.plan.indexes) or "seq scan", "yes" if q.answers_match else "NO"))
+    return Section("Tile coverage on the backend at 1K/10K/100K users' aggregate volumes", (
+        "users", "rows loaded", "query", "median ms", "p99 ms", "indexes", "answer checked"),
+        tuple(rows), " ".join(report.notes))
+
+
 def one_node(node: Any) -> Section:
     rows = tuple((limit.resource,
                   f"{limit.users:,.0f}" if limit.users is not None else "not known",
@@ -157,5 +189,6 @@ def sections(extra: dict[str, Any]) -> list[Section]:
               ("aggregates", aggregate_cells), ("phone", phone_growth),
               ("phone", phone_outages), ("ramp", ramp), ("burst", burst),
               ("aggregation job", aggregation_job), ("pot reads", pot_reads),
+              ("queries", phone_queries), ("queries", backend_queries),
               ("one_node", one_node))
     return [make(extra[key]) for key, make in makers if extra.get(key) is not None]
