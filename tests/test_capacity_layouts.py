@@ -15,9 +15,7 @@ import pytest
 from simulator.backend.app import init_connection
 from simulator.capacity.layouts import (
     BATCHES_PER_USER_DAY,
-    CHANNELS,
     LAYOUTS,
-    SAMPLE_START_MS,
     LayoutCorpus,
     LayoutReport,
     build_corpus,
@@ -29,6 +27,8 @@ from simulator.capacity.layouts import (
     round_trip_differences,
     scratch_schema,
 )
+from simulator.capacity.layouts.corpus import SAMPLE_START_MS
+from simulator.capacity.layouts.tables import CHANNELS
 from simulator.capacity.workload import FleetSample
 from simulator.sensors import FleetConfig, FleetGenerator
 from simulator.sensors.encode import iter_lines
