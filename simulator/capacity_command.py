@@ -97,6 +97,7 @@ def run(args: argparse.Namespace) -> int:
         report.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise UsageError(f"cannot create the report directory {report}: {exc}") from None
+    commit = _commit()  # the code that measures: read before, not after, a long run
     show = args.progress == "always" or (args.progress == "auto" and sys.stderr.isatty())
     if show:
         with Console(stderr=True).status("ggsim capacity: starting") as status:
@@ -108,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
         orjson.dumps(output.as_json(result), option=orjson.OPT_INDENT_2))
     output.write_html(result, report / "capacity.html")
     (report / "capacity.md").write_text(
-        output.markdown(result, "ggsim " + " ".join(sys.argv[1:]), _commit()), encoding="utf-8")
+        output.markdown(result, "ggsim " + " ".join(sys.argv[1:]), commit), encoding="utf-8")
     if args.json:
         sys.stdout.buffer.write(orjson.dumps(output.as_json(result), option=orjson.OPT_INDENT_2))
         sys.stdout.write("\n")
