@@ -14,6 +14,7 @@ import importlib.util
 import os
 import signal
 import socket
+import subprocess
 import sys
 import threading
 from collections.abc import Iterator
@@ -146,3 +147,20 @@ class BackgroundServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def stop_serve_process(proc: subprocess.Popen[str] | None) -> None:
+    """Stop a `ggsim serve` child (SIGTERM, which it takes as a clean stop; SIGKILL after
+    20 s) and close its stdin life line. Idempotent: None or a process already gone is fine.
+    Shared by the fleet's stack and the capacity load generator, which both run one."""
+    if proc is None:
+        return
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    if proc.stdin is not None:
+        proc.stdin.close()

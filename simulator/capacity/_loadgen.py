@@ -21,7 +21,6 @@ import asyncio
 import contextlib
 import math
 import os
-import signal
 import subprocess
 import sys
 import threading
@@ -38,6 +37,7 @@ import orjson
 import psutil
 
 from simulator.backend.migrations import namespace
+from simulator.backend.server import stop_serve_process
 from simulator.capacity.slo import StepResult, nearest_rank
 from simulator.clock import format_instant
 from simulator.errors import SimulatorError, UsageError
@@ -137,17 +137,7 @@ class BackendProcess:
 
     def stop(self) -> None:
         proc, self._proc = self._proc, None
-        if proc is None:
-            return
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        if proc.stdin is not None:
-            proc.stdin.close()
+        stop_serve_process(proc)
 
     def __enter__(self) -> BackendProcess:
         return self.start()

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import re
-import signal
 import subprocess
 import sys
 import threading
@@ -22,6 +21,7 @@ from dataclasses import dataclass, field
 import httpx
 
 from simulator.backend.postgres import Database, open_database
+from simulator.backend.server import stop_serve_process
 from simulator.clock import format_instant, parse_instant
 from simulator.errors import SimulatorError
 from simulator.fleet.scenario import Scenario
@@ -85,17 +85,7 @@ class ServerProcess:
 
     def stop(self) -> None:
         proc, self._proc = self._proc, None
-        if proc is None:
-            return
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        if proc.stdin is not None:
-            proc.stdin.close()
+        stop_serve_process(proc)
 
 
 @dataclass
