@@ -53,9 +53,14 @@ def test_quick_compares_every_review_cell_and_fails_a_broken_threshold(
     limits = result["extra"]["one_node"]["limits"]
     assert {limit["resource"].split(" ")[0] for limit in limits} >= {"ingest", "aggregation"}
     assert result["extra"]["ramp"]["knee"]["held_rate_per_s"] > 0
+    checks = result["extra"]["scale checks"]
+    assert {(c["variant"], c["table"]) for c in checks} >= {("as-is", "sensor_batches"),
+                                                            ("recommended", "sensor_batches")}
+    assert all(c["rows"] > 30_000 and c["verdict"] for c in checks)  # quick: 4 phones x 30 d
     page = (tmp_path / "capacity.html").read_text(encoding="utf-8")
-    assert page.count("<svg") >= 6 and "5.3 sensor_batches size 1K year" in page
+    assert page.count("<svg") >= 7 and "5.3 sensor_batches size 1K year" in page
     notes = (tmp_path / "capacity.md").read_text(encoding="utf-8")
     assert "| 5.3 sensor_batches size 1K year | ~50GB |" in notes
+    assert "The projection at month scale" in notes
     assert "Open-model ramp" in notes and "Where one node like the measured one ends" in notes
     assert "BROKEN" in capsys.readouterr().out

@@ -23,10 +23,14 @@ class Sizes:
     api_days: float
     bulk_phones: int
     bulk_days: int
+    month_phones: int  # one seed, every variant: the month-scale check
+    month_days: int
 
 
-QUICK = Sizes(api_phones=20, api_days=0.5, bulk_phones=50, bulk_days=2)
-FULL = Sizes(api_phones=100, api_days=1.0, bulk_phones=200, bulk_days=5)
+QUICK = Sizes(api_phones=20, api_days=0.5, bulk_phones=50, bulk_days=2, month_phones=4,
+              month_days=30)
+FULL = Sizes(api_phones=100, api_days=1.0, bulk_phones=100, bulk_days=3, month_phones=100,
+             month_days=30)
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from simulator.capacity.aggregates import (
 )
 from simulator.capacity.compare import Projector, compare, unit_projector
 from simulator.capacity.layouts import full_sample, measure_layouts, quick_sample
+from simulator.capacity.month_scale import measure_month_scale
 from simulator.capacity.node import OneNode, ingest_limit, job_limit, storage_limit
 from simulator.capacity.payload_drivers import measure_payload_drivers
 from simulator.capacity.phone_file import GrowthVariant, PhoneFileReport, measure_phone_file
@@ -30,6 +31,7 @@ from simulator.capacity.project import Interval, bootstrap_mean
 from simulator.capacity.queries import measure_queries
 from simulator.capacity.result import CapacityResult, GrowthRow, Threshold
 from simulator.capacity.review import HORIZON_DAYS, contradictions
+from simulator.capacity.scale_check import check_month
 from simulator.capacity.storage import measure_storage
 from simulator.capacity.throughput import (
     measure_aggregation_job,
@@ -76,6 +78,14 @@ def run_capacity(options: CapacityOptions, progress: Progress | None = None) -> 
                                                             sizes.bulk_days, start),
                                     progress=say)
                     for seed in options.seed_list]
+        months = []
+        for variant in options.schemas:
+            with _timed(result, f"month scale {variant}"):
+                months.append(measure_month_scale(
+                    db.url, variant,
+                    FleetSample(options.first_seed, sizes.month_phones, sizes.month_days, start),
+                    progress=say))
+        result.extra["month scale"] = months
         for name, measure in (("ramp", measure_ramp), ("burst", measure_burst),
                               ("aggregation job", measure_aggregation_job),
                               ("pot reads", measure_pot_reads)):
@@ -97,6 +107,8 @@ def run_capacity(options: CapacityOptions, progress: Progress | None = None) -> 
     result.extra["phone"] = phones
     for variant, runs in result.storage.items():
         result.units[variant] = model.per_user_day(runs)
+    result.extra["scale checks"] = [check for month in months
+                                    for check in check_month(result.units[month.variant], month)]
     result.growth = _growth(result)
     result.comparison = compare(_projectors(result))
     result.contradictions = contradictions()

@@ -23,21 +23,14 @@ from simulator.backend import jobs, migrations
 from simulator.backend.store import instant
 from simulator.capacity import bulk_load
 from simulator.capacity.api_load import ApiLoad, load_through_api
-from simulator.capacity.pgsize import JsonColumnSize, TableSize, json_column_size, table_size
+from simulator.capacity.daily_load import GrowthPoint, load_days, table_sizes
+from simulator.capacity.pgsize import JsonColumnSize, TableSize, json_column_size
 from simulator.capacity.scratch import scratch_database
 from simulator.capacity.workload import DAY_MS, FleetSample, Upload, uploads
 
 AGGREGATE_TABLES = ("sensor_aggregates_5m", "sensor_aggregates_daily")
 DEVICE_ROWS = 20_000  # enough devices that a per-device table's fixed pages do not count
 Progress = Callable[[str], None]
-
-
-@dataclass(frozen=True)
-class GrowthPoint:
-    """Sizes after a bulk day: the per-upload tables' bytes at `uploads` rows."""
-
-    uploads: int
-    total_bytes: dict[str, int]
 
 
 @dataclass(frozen=True)
@@ -97,12 +90,6 @@ async def _connect(url: str, variant: str) -> Any:
     return conn
 
 
-async def _sizes(conn: Any, tables: tuple[str, ...]) -> dict[str, TableSize]:
-    for table in tables:
-        await conn.execute(f"VACUUM (ANALYZE) {table}")
-    return {table: await table_size(conn, table) for table in tables}
-
-
 def _tables(variant: str) -> tuple[str, ...]:
     return (*bulk_load.PER_UPLOAD_TABLES[variant], *bulk_load.PER_DEVICE_TABLES)
 
@@ -112,7 +99,7 @@ async def _measure_api(url: str, variant: str, sample: FleetSample) -> dict[str,
     try:
         await jobs.aggregate(conn, variant, sample.end_ms, lag_s=0.0,
                              lookback_s=(sample.end_ms - sample.start_ms) / 1000 + 3600)
-        return await _sizes(conn, (*_tables(variant), *AGGREGATE_TABLES))
+        return await table_sizes(conn, (*_tables(variant), *AGGREGATE_TABLES))
     finally:
         await conn.close()
 
@@ -125,7 +112,7 @@ async def _copy_and_measure(url: str, variant: str, batches: list[Upload],
             await bulk_load.ensure_months(conn, sample.start_ms - DAY_MS, sample.end_ms)
         await bulk_load.copy_uploads(conn, variant, batches)
         await bulk_load.copy_devices(conn, variant, batches)
-        sizes = await _sizes(conn, _tables(variant))
+        sizes = await table_sizes(conn, _tables(variant))
         await bulk_load.truncate(conn, variant)
         return sizes
     finally:
@@ -136,33 +123,22 @@ async def _grow(url: str, variant: str, sample: FleetSample, say: Progress
                 ) -> tuple[list[GrowthPoint], dict[str, TableSize], JsonColumnSize,
                            TableSize | None, dict[str, TableSize], tuple[int, int]]:
     conn = await _connect(url, variant)
-    per_upload = bulk_load.PER_UPLOAD_TABLES[variant]
     try:
         if variant == "recommended":
             await bulk_load.ensure_months(conn, sample.start_ms - DAY_MS, sample.end_ms)
-        growth: list[GrowthPoint] = []
-        last: dict[str, Upload] = {}
-        count = readings = 0
-        for day in range(int(sample.days)):
-            batches = list(uploads(sample, first_day=day, days=1))
-            await bulk_load.copy_uploads(conn, variant, batches)
-            last.update((b.device_id, b) for b in batches)
-            count += len(batches)
-            readings += sum(b.samples for b in batches)
-            sizes = await _sizes(conn, per_upload)
-            growth.append(GrowthPoint(count, {t: s.total_bytes for t, s in sizes.items()}))
-            say(f"{variant}, seed {sample.seed}: bulk day {day + 1} of {int(sample.days)}, "
-                f"{count:,} uploads by COPY")
-        await bulk_load.copy_devices(conn, variant, last.values())
-        bulk = await _sizes(conn, _tables(variant))
+        loaded = await load_days(conn, variant, sample,
+                                 f"{variant}, seed {sample.seed}: bulk", say)
+        await bulk_load.copy_devices(conn, variant, loaded.last.values())
+        bulk = await table_sizes(conn, _tables(variant))
         json_size = await json_column_size(conn, "sensor_batches", "batch_json",
                                            sample_rows=20_000)
         say(f"{variant}, seed {sample.seed}: the aggregation job over the bulk fleet")
         await jobs.aggregate(conn, variant, sample.end_ms, lag_s=0.0,
                              lookback_s=(sample.end_ms - sample.start_ms) / 1000 + 3600)
-        aggregates = await _sizes(conn, AGGREGATE_TABLES)
+        aggregates = await table_sizes(conn, AGGREGATE_TABLES)
         archive = await _archive_first_day(conn, sample) if variant == "recommended" else None
-        return growth, bulk, json_size, archive, aggregates, (count, readings)
+        return (loaded.growth, bulk, json_size, archive, aggregates,
+                (loaded.uploads, loaded.readings))
     finally:
         await conn.close()
 
@@ -177,7 +153,7 @@ async def _devices_at_scale(url: str, variant: str, template: Upload) -> dict[st
     try:
         await bulk_load.truncate(conn, variant)
         await bulk_load.copy_devices(conn, variant, devices)
-        return await _sizes(conn, bulk_load.PER_DEVICE_TABLES)
+        return await table_sizes(conn, bulk_load.PER_DEVICE_TABLES)
     finally:
         await conn.close()
 
@@ -186,4 +162,4 @@ async def _archive_first_day(conn: Any, sample: FleetSample) -> TableSize:
     """§5.4's move (as made to work in the recommended schema) of the first bulk day."""
     await conn.fetchval("SELECT archive_old_batches($1)",
                         instant(sample.start_ms + DAY_MS))
-    return (await _sizes(conn, ("sensor_batches_archive",)))["sensor_batches_archive"]
+    return (await table_sizes(conn, ("sensor_batches_archive",)))["sensor_batches_archive"]

@@ -37,6 +37,8 @@ def jsonable(value: Any) -> Any:
         data = {f.name: jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
         if hasattr(value, "text") and callable(value.text):
             data["text"] = value.text()
+        for name in getattr(value, "JSON_PROPERTIES", ()):  # derived figures a reader wants
+            data[name] = jsonable(getattr(value, name))
         return data
     if isinstance(value, dict):
         return {str(k): jsonable(v) for k, v in value.items()}

@@ -84,6 +84,31 @@ def bytes_per_row(result: CapacityResult) -> str:
     return _svg_closed(fig)
 
 
+def month_scale(result: CapacityResult) -> str | None:
+    months = result.extra.get("month scale")
+    if not months:
+        return None
+    fig, ax = _axes(8, 3.4)
+    for month in months:
+        unit = result.units.get(month.variant)
+        rows = [p.uploads for p in month.growth]
+        line, = ax.plot(rows, [p.total_bytes["sensor_batches"] for p in month.growth], "o",
+                        markersize=3, label=f"{month.variant}: measured, day by day")
+        if unit is not None:
+            per_row = unit.bytes_per_row["sensor_batches"]
+            ax.plot(rows, [per_row.estimate * r for r in rows], color=line.get_color(),
+                    linewidth=1, label=f"{month.variant}: projected from the seeds")
+            ax.fill_between(rows, [per_row.low * r for r in rows],
+                            [per_row.high * r for r in rows], color=line.get_color(),
+                            alpha=0.2)
+    ax.set_xlabel("sensor_batches rows")
+    ax.set_ylabel("bytes (all forks, TOAST, indexes)")
+    ax.set_title("A month by COPY against the projection (band: 95 % interval)", fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    return _svg_closed(fig)
+
+
 def ramp(result: CapacityResult) -> str | None:
     ramp_result = result.extra.get("ramp")
     if ramp_result is None:
@@ -173,6 +198,6 @@ def phone_file(result: CapacityResult) -> str | None:
 
 
 def all_plots(result: CapacityResult) -> list[str]:
-    made = [growth(result), bytes_per_row(result), ramp(result), layouts(result),
-            aggregate_cells(result), phone_file(result)]
+    made = [growth(result), bytes_per_row(result), month_scale(result), ramp(result),
+            layouts(result), aggregate_cells(result), phone_file(result)]
     return [svg_text for svg_text in made if svg_text is not None]

@@ -40,6 +40,33 @@ def _ms(value: float) -> str:
     return f"{value:,.1f}" if value < 100 else f"{value:,.0f}"
 
 
+def scale_checks(checks: list[Any]) -> Section:
+    rows = tuple((c.variant, c.table, f"{c.rows:,}", human(c.measured_bytes, "bytes"),
+                  f"{human(c.projected_bytes.estimate, 'bytes')} "
+                  f"[{human(c.projected_bytes.low, 'bytes')}, "
+                  f"{human(c.projected_bytes.high, 'bytes')}]", c.verdict,
+                  f"{c.month_bytes_per_row.estimate:,.0f} [{c.month_bytes_per_row.low:,.0f}, "
+                  f"{c.month_bytes_per_row.high:,.0f}]", f"{c.month_r_squared:.5f}")
+                 for c in checks)
+    return Section("The projection at month scale: a month of a fleet by COPY", (
+        "schema", "table", "rows", "measured", "projected [95 %]", "verdict",
+        "month's bytes per row [95 %]", "r²"), rows,
+        "projected: the seeds' bytes per row (growth slope over their bulk days) x the "
+        "month's rows; the month's own slope is fitted to its daily sizes")
+
+
+def month_copy(months: list[Any]) -> Section:
+    rows = []
+    for m in months:
+        days = len(m.copy_s)
+        rows.append((m.variant, f"{m.sample.phones} x {days} days", f"{m.rows:,}",
+                     *(f"{m.copy_rows_per_s(d):,.0f}" for d in (0, days // 2, days - 1)),
+                     f"{m.seconds:,.0f}"))
+    return Section("COPY as the month's tables grow (rows a second, per-upload tables)", (
+        "schema", "fleet", "rows", "day 1", "mid-month", "last day", "took s"), tuple(rows),
+        "one seed; generation, VACUUM and sizing are outside the COPY times")
+
+
 def layouts(report: Any) -> Section:
     rows = []
     for r in report.layouts:
@@ -185,7 +212,8 @@ def one_node(node: Any) -> Section:
 
 def sections(extra: dict[str, Any]) -> list[Section]:
     """Every section whose measurement is in `extra`, in reading order."""
-    makers = (("payload drivers", payload_drivers), ("layouts", layouts),
+    makers = (("scale checks", scale_checks), ("month scale", month_copy),
+              ("payload drivers", payload_drivers), ("layouts", layouts),
               ("aggregates", aggregate_cells), ("phone", phone_growth),
               ("phone", phone_outages), ("ramp", ramp), ("burst", burst),
               ("aggregation job", aggregation_job), ("pot reads", pot_reads),
