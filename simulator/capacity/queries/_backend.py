@@ -34,9 +34,9 @@ import numpy.typing as npt
 import orjson
 
 from simulator.backend.store import device_hash, instant
-from simulator.capacity._loadgen import Envelope, generate_envelopes
 from simulator.capacity.aggregates import AggregateCellsReport, project_rows
 from simulator.capacity.bulk_load import ensure_months, prepare
+from simulator.capacity.envelopes import Envelope, generate_envelopes
 from simulator.capacity.queries import _tiles
 from simulator.capacity.queries._postgres import time_query
 from simulator.capacity.queries._results import AggregateLoad, TileCoverage, UserCoverage
