@@ -108,7 +108,8 @@ def run_capacity(options: CapacityOptions, progress: Progress | None = None) -> 
     for variant, runs in result.storage.items():
         result.units[variant] = model.per_user_day(runs)
     result.extra["scale checks"] = [check for month in months
-                                    for check in check_month(result.units[month.variant], month)]
+                                    for check in check_month(result.units[month.variant], month,
+                                                             early_days=sizes.bulk_days)]
     result.growth = _growth(result)
     result.comparison = compare(_projectors(result))
     result.contradictions = contradictions()

@@ -41,18 +41,23 @@ def _ms(value: float) -> str:
 
 
 def scale_checks(checks: list[Any]) -> Section:
+    def span(value: Any) -> str:
+        return (f"{human(value.estimate, 'bytes')} [{human(value.low, 'bytes')}, "
+                f"{human(value.high, 'bytes')}]")
     rows = tuple((c.variant, c.table, f"{c.rows:,}", human(c.measured_bytes, "bytes"),
-                  f"{human(c.projected_bytes.estimate, 'bytes')} "
-                  f"[{human(c.projected_bytes.low, 'bytes')}, "
-                  f"{human(c.projected_bytes.high, 'bytes')}]", c.verdict,
+                  span(c.from_early_days), c.verdict,
+                  f"{span(c.from_seeds)}: {c.ratio_to_seeds:.3g}x",
                   f"{c.month_bytes_per_row.estimate:,.0f} [{c.month_bytes_per_row.low:,.0f}, "
                   f"{c.month_bytes_per_row.high:,.0f}]", f"{c.month_r_squared:.5f}")
                  for c in checks)
-    return Section("The projection at month scale: a month of a fleet by COPY", (
-        "schema", "table", "rows", "measured", "projected [95 %]", "verdict",
-        "month's bytes per row [95 %]", "r²"), rows,
-        "projected: the seeds' bytes per row (growth slope over their bulk days) x the "
-        "month's rows; the month's own slope is fitted to its daily sizes")
+    early = checks[0].early_days if checks else 0
+    return Section("The projection at month scale: a month of one fleet by COPY", (
+        "schema", "table", "rows", "measured", f"its first {early} days extrapolated [95 %]",
+        "verdict", "the seeds' bytes per row x rows: measured /", "month's bytes per row "
+        "[95 %]", "r²"), rows,
+        "verdict: the month's own first days (the same phones) extrapolated to its rows, so "
+        "only scale differs; the seeds' projection is other phones, so its ratio also holds "
+        "fleet composition; the month's slope is fitted to all its daily sizes")
 
 
 def month_copy(months: list[Any]) -> Section:
