@@ -250,7 +250,6 @@ def _races(args: argparse.Namespace) -> int:
     import json
 
     from rich.console import Console
-    from rich.table import Table
 
     from simulator.checks import hunt
     from simulator.phone.profiles import FIXES, profile
@@ -278,16 +277,11 @@ def _races(args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps({"matrix": table}, indent=2))
         else:
-            columns = list(next(iter(table.values())))
-            grid = Table(title="Races left under each profile (removed = the fix removes it)")
-            grid.add_column("race")
-            for column in columns:
-                grid.add_column(column)
-            for race, row in table.items():
-                label = hunt.SCENARIOS[race].label
-                grid.add_row(f"{label} {race}", *("present" if row[c] else "removed"
-                                                   for c in columns))
-            Console(width=max(console.width, 170)).print(grid)
+            console.print(_matrix_table(table), markup=False)
+            legend = [f"{hunt.SCENARIOS[race].label} {race}" for race in _races_by_label(table)]
+            one_line = "  ".join(legend)  # one line if it fits, else one race a line
+            for line in [one_line] if len(one_line) <= console.width else legend:
+                console.print(line, markup=False)
         return EXIT_FAILED if any(table[r]["v3"] for r in table) else EXIT_OK
     if args.replay:
         scenario, sep, schedule = args.replay.partition(":")
@@ -323,6 +317,30 @@ def _races(args: argparse.Namespace) -> int:
             console.print(f"    replay: {again} --replay {f.scenario}:{f.schedule}",
                           markup=False)
     return EXIT_FAILED if races else EXIT_OK
+
+
+def _races_by_label(table: dict[str, dict[str, bool]]) -> list[str]:
+    from simulator.checks import hunt
+
+    return sorted(table, key=lambda race: (hunt.SCENARIOS[race].label, race))
+
+
+def _matrix_table(table: dict[str, dict[str, bool]]) -> Any:
+    """The fix matrix, one row per profile and one column per race (code only; the legend
+    under it names them), so that it fits an 80-column terminal without cutting a cell."""
+    from rich.table import Table
+
+    from simulator.checks import hunt
+
+    races = _races_by_label(table)
+    profiles = list(next(iter(table.values()))) if table else []
+    grid = Table(title="Races left under each profile (removed = the fix removes it)")
+    grid.add_column("profile", no_wrap=True)
+    for race in races:
+        grid.add_column(hunt.SCENARIOS[race].label, no_wrap=True)
+    for name in profiles:
+        grid.add_row(name, *("present" if table[race][name] else "removed" for race in races))
+    return grid
 
 
 def _crash(chosen: FixProfile, rounds: int, seed: int, as_json: bool, console: Any) -> int:

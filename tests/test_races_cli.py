@@ -42,6 +42,28 @@ def test_a_single_fix_and_the_matrix(capsys: pytest.CaptureFixture[str]) -> None
     assert matrix["torn-complete"]["v2+transactions"] is False
 
 
+@pytest.mark.parametrize("width", [80, 120])
+def test_the_matrix_fits_the_terminal_whole(width: int, monkeypatch: pytest.MonkeyPatch,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    from simulator.checks.hunt import SCENARIOS
+    from simulator.phone.profiles import FIXES
+
+    monkeypatch.setenv("COLUMNS", str(width))  # rich reads the terminal width from COLUMNS
+    assert main(["races", "--matrix", "--budget", "20"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "…" not in "\n".join(lines)  # no cell, header or title cut
+    assert max(len(line) for line in lines) <= width
+    for name, scenario in SCENARIOS.items():  # code and name together, on one line
+        assert any(f"{scenario.label} {name}" in line for line in lines), name
+        assert any(f" {scenario.label} " in line for line in lines[:4]), scenario.label
+    rows = {cells[0]: cells[1:] for line in lines
+            if len(cells := [c.strip() for c in line.strip("│").split("│")]) > 1}
+    assert set(rows) >= {"v2", "v3", *(f"v2+{fix}" for fix in FIXES)}
+    assert rows["v2+transactions"] == ["present", "removed", "present", "removed", "removed"]
+    assert rows["v2+pot_versioning"] == ["present", "present", "removed", "present", "present"]
+    assert rows["v3"] == ["removed"] * 5
+
+
 def test_crash_mode_reports_torn_operations_under_v2_and_none_under_v3(
         capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["races", "--crash", "6", "--profile", "v3", "--json"]) == 0
