@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from simulator.checks.ledgers import Verdict
 from simulator.fleet import scenario as sc
-from simulator.fleet.runner import RunResult, judge
+from simulator.fleet.result import RunResult, judge
 from simulator.fleet.timeline import Timeline
 
 

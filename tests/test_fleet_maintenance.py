@@ -19,7 +19,9 @@ from fleet_helpers import quick
 from simulator.checks.ledgers import MAINTENANCE_LOSS
 from simulator.fleet import scenario as sc
 from simulator.fleet import stack as stacks
-from simulator.fleet.runner import FleetRun, Phone, RunResult
+from simulator.fleet.phone import Phone, PhoneLife
+from simulator.fleet.result import RunResult
+from simulator.fleet.runner import FleetRun
 
 DAY_S = 86_400
 WEEK_MS = 7 * DAY_S * 1000
@@ -39,24 +41,20 @@ def offline_week(profile: str) -> sc.Scenario:
                  thresholds={"max_anomalies": 100_000, "min_delivered_fraction": 0.0})
 
 
-class CountingRun(FleetRun):
-    """A fleet run that, just before each app start, reads the phone's file itself: the
-    ids of upload_queue entries created more than 7 days before the phone's clock (what
-    the review's DELETE removes). No await separates that read from the start's
-    maintenance, so nothing changes the queue in between."""
+class CountingLife(PhoneLife):
+    """The phones' operations, but just before each app start the phone's file is read
+    here: the ids of upload_queue entries created more than 7 days before the phone's
+    clock (what the review's DELETE removes). No await separates that read from the
+    start's maintenance, so nothing changes the queue in between."""
 
-    def __init__(self, scenario: sc.Scenario, stack: stacks.Stack, workdir: Path) -> None:
-        # no in-flight cap: at 100,000x the dispatcher falls behind at each hour's load
-        # and then starts its backlog before any of it runs (every task here ends at its
-        # first step: the phones are offline), so a cap would turn uploads into "not
-        # sent" by wall-clock timing, and this verdict must not depend on it
-        super().__init__(scenario, stack, workdir, max_in_flight=sys.maxsize)
+    def __post_init__(self) -> None:
+        super().__post_init__()
         self.starts: list[tuple[int, int, set[str]]] = []  # (phone, true time, ids)
 
-    async def _app_start(self, phone: Phone, tracking: bool) -> None:
+    async def app_start(self, phone: Phone, tracking: bool) -> None:
         assert phone.db is not None
         at = self.clock.operation_ms()
-        cutoff = self._phone_now(phone, at) - WEEK_MS
+        cutoff = self.phone_now(phone, at) - WEEK_MS
         conn = sqlite3.connect(phone.db)
         try:
             ids = {r[0] for r in conn.execute(
@@ -64,7 +62,26 @@ class CountingRun(FleetRun):
         finally:
             conn.close()
         self.starts.append((phone.index, at, ids))
-        await super()._app_start(phone, tracking)
+        await super().app_start(phone, tracking)
+
+
+class CountingRun(FleetRun):
+    """A fleet run whose phones are `CountingLife`'s."""
+
+    life_type = CountingLife
+
+    def __init__(self, scenario: sc.Scenario, stack: stacks.Stack, workdir: Path) -> None:
+        # no in-flight cap: at 100,000x the dispatcher falls behind at each hour's load
+        # and then starts its backlog before any of it runs (every task here ends at its
+        # first step: the phones are offline), so a cap would turn uploads into "not
+        # sent" by wall-clock timing, and this verdict must not depend on it
+        super().__init__(scenario, stack, workdir, max_in_flight=sys.maxsize)
+
+    @property
+    def starts(self) -> list[tuple[int, int, set[str]]]:
+        life = self.life
+        assert isinstance(life, CountingLife)
+        return life.starts
 
 
 def _run(profile: str, database_url: str, workdir: Path) -> tuple[CountingRun, RunResult]:

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from fleet_helpers import quick
 
+from simulator.clock import parse_instant
 from simulator.fleet.execute import replay, run_scenario
 
 
@@ -133,33 +134,36 @@ def test_the_same_seed_gives_the_same_faults_and_verdict(tmp_path: Path) -> None
 
 def test_a_session_stop_is_scheduled_when_its_gap_is_known_not_when_the_next_loads(
         tmp_path: Path) -> None:
-    """Pure schedule logic: a stop must be in the schedule once the loaded windows prove
-    the gap, an hour ahead, so it is dispatched on time and `tracking` is right during
-    the gap (a reboot there must not resume a session the user ended)."""
-    from simulator.fleet.runner import FleetRun, Phone
-    from simulator.fleet.stack import Stack
+    """Pure schedule logic, without a run or a stack: a stop must be in the schedule once
+    the loaded windows prove the gap, an hour ahead, so it is dispatched on time and
+    `tracking` is right during the gap (a reboot there must not resume a session the user
+    ended)."""
+    from simulator.fleet import sessions
+    from simulator.fleet.events import Event, SessionStart, SessionStop
+    from simulator.fleet.phone import Phone
     from simulator.phone.uploader import Credentials
 
-    run = FleetRun(quick(), Stack("http://127.0.0.1:9", None, "recommended"),
-                   workdir=tmp_path)
-    hour = run.start_ms // 3_600_000  # 08:00
+    scheduled: list[tuple[int, Event]] = []
+
+    def schedule(at_ms: int, event: Event) -> None:
+        scheduled.append((at_ms, event))
+    hour = parse_instant(quick().start) // 3_600_000  # 08:00
     minute = 60_000
     early, late = (Phone(i, f"d{i}", f"u{i}", Credentials(f"d{i}", "s"), None,  # type: ignore[arg-type]
                          db=tmp_path / f"{i}.db") for i in range(2))
     at_8 = hour * 3_600_000
-    run._track(early, at_8 + 5 * minute)
-    run._track(early, at_8 + 10 * minute)
-    run._track(late, at_8 + 63 * minute)  # the window that starts at 08:58
-    run._end_sessions([early, late], next_due_ms=at_8 + 65 * minute)  # hour 8 loaded
-    stops = sorted((at, phone.index) for at, _, kind, phone in run.events
-                   if kind == "session_stop")
+    sessions.track(early, at_8 + 5 * minute, schedule)
+    sessions.track(early, at_8 + 10 * minute, schedule)
+    sessions.track(late, at_8 + 63 * minute, schedule)  # the window that starts at 08:58
+    sessions.end_sessions([early, late], at_8 + 65 * minute, schedule)  # hour 8 loaded
+    stops = sorted((at, e.phone.index) for at, e in scheduled if isinstance(e, SessionStop))
     assert stops == [(at_8 + 10 * minute + 1, 0)]  # late's next window may come at 09:04
-    run._track(early, at_8 + 185 * minute)  # 11:05: a new session, the old one stopped
-    run._track(early, at_8 + 225 * minute)  # 11:45: a gap inside one load splits it too
-    starts = sorted(at for at, _, kind, phone in run.events
-                    if kind == "session_start" and phone is early)
+    sessions.track(early, at_8 + 185 * minute, schedule)  # 11:05: a new session
+    sessions.track(early, at_8 + 225 * minute, schedule)  # 11:45: a gap inside one load
+    starts = sorted(at for at, e in scheduled
+                    if isinstance(e, SessionStart) and e.phone is early)
     assert starts == [at_8 + 5 * minute - 1, at_8 + 185 * minute - 1,
                       at_8 + 225 * minute - 1]
-    stops = sorted(at for at, _, kind, phone in run.events
-                   if kind == "session_stop" and phone is early)
-    assert stops == [at_8 + 10 * minute + 1, at_8 + 185 * minute + 1]
+    early_stops = sorted(at for at, e in scheduled
+                         if isinstance(e, SessionStop) and e.phone is early)
+    assert early_stops == [at_8 + 10 * minute + 1, at_8 + 185 * minute + 1]

@@ -19,7 +19,8 @@ from simulator.faults.phone import PhoneFaults
 from simulator.fleet import scenario as sc
 from simulator.fleet import stack as stacks
 from simulator.fleet.execute import run_scenario
-from simulator.fleet.runner import FleetRun, RunResult
+from simulator.fleet.result import RunResult
+from simulator.fleet.runner import FleetRun
 from simulator.fleet.trace import read
 
 DAY_MS = 86_400_000
@@ -151,8 +152,8 @@ def test_a_claim_made_offline_is_lost_as_shipped_and_queued_with_versioning(
     start = scenario_start(scenario)
     offline = [sum(o == "failed" or o == "queued" for o in p.claims.values())
                for p in run.phones]
-    claim_times = [start - start % DAY_MS + int((10 + 10 * run._jitter(
-        p, 5_000_000 + start // DAY_MS)) * 3_600_000) for p in range(4)]
+    claim_times = [start - start % DAY_MS + int(run.draws.claim_hour(p, start // DAY_MS)
+                                                * 3_600_000) for p in range(4)]
     planted = sum(start + 1_800_000 <= t < start + 32_400_000 for t in claim_times)
     assert planted >= 1, "seed gives no claim in the offline window; pick another"
     assert sum(offline) == planted

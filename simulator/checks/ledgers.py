@@ -38,11 +38,29 @@ import itertools
 from collections import Counter, defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 from simulator.clock import format_instant
 
 MAINTENANCE_LOSS = "lost to maintenance (queued over 7 days)"  # anomaly and verdict key
+
+
+class Outcome(StrEnum):
+    """A batch's last state on its phone (ledger 2); the values are what traces,
+    timelines and `reconcile`'s `final` hold."""
+
+    SAVED = "saved"  # answered 2xx and recorded
+    DROPPED_SAVE = "dropped_save"  # answered 2xx, the local insert returned -1
+    QUEUED = "queued"  # in the upload queue (or an upload-only phone's memory)
+    REFUSED = "refused"  # a permanent 4xx
+    GAVE_UP = "gave_up"  # an upload-only phone's retries ran out
+    OVERFLOW = "overflow"  # evicted from a full queue
+    KILLED = "killed"  # the app died while the batch was only in memory
+    PHONE_OFF = "phone_off"  # the phone was off when its window began
+    NOT_SENT = "not_sent"  # the load generator could not send it in time
+    VANISHED = "vanished"  # last seen queued, no longer in the queue, not maintenance
+    MAINTENANCE = "maintenance"  # queued, then deleted unsent by performMaintenance
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,8 @@ from simulator.drivers.network import run_loop
 from simulator.errors import SimulatorError, UsageError
 from simulator.fleet import scenario as scenarios
 from simulator.fleet import stack as stacks
-from simulator.fleet.runner import FleetRun, RunResult, header
+from simulator.fleet.result import RunResult, header
+from simulator.fleet.runner import FleetRun
 from simulator.fleet.scenario import Scenario
 from simulator.fleet.trace import Trace, read
 from simulator.report import html

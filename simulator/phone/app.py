@@ -240,6 +240,25 @@ def expire_stale_uploads(now_ms: int) -> Operation[list[str]]:
     return [str(r[0]) for r in rows]
 
 
+def queued_upload_ids() -> Operation[list[str]]:
+    """The ids of every upload the queue holds (for the driver's ledgers)."""
+    rows = yield Sql("SELECT id FROM upload_queue", ())
+    return [str(r[0]) for r in rows]
+
+
+def is_queued(upload_id: str) -> Operation[bool]:
+    """Whether the queue holds `upload_id`."""
+    rows = yield Sql("SELECT 1 FROM upload_queue WHERE id = ?", (upload_id,))
+    return bool(rows)
+
+
+def next_retry_at() -> Operation[int | None]:
+    """When the queue's earliest entry is due (phone clock), or None when it is empty."""
+    rows = yield Sql("SELECT MIN(next_retry_at) FROM upload_queue", ())
+    value = rows[0][0]
+    return None if value is None else int(value)
+
+
 def perform_maintenance(now_ms: int) -> Operation[list[str]]:
     """Review §5.5: old contributions, stopped sessions over 30 days, queue entries over
     7 days, then VACUUM (which SQLite refuses inside a transaction, so it is never

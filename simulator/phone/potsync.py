@@ -21,12 +21,13 @@ an older confirmed state when `pot_versioning` is on.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
 from simulator.phone import app
-from simulator.phone.effects import Http, HttpResponse, NetOperation, NetworkError, Sql
+from simulator.phone.effects import Http, HttpResponse, NetOperation, NetworkError, Operation, Sql
 from simulator.phone.profiles import FixProfile
 from simulator.phone.uploader import Credentials
 
@@ -200,3 +201,22 @@ def after_upload(user_id: str, batch_id: str, creds: Credentials, now_ms: int,
     upload. Returns record_upload's sync state."""
     yield from flush_pending(user_id, creds, now_ms, profile)
     return (yield from record_upload(user_id, batch_id, creds, now_ms, profile))
+
+
+@dataclass(frozen=True)
+class PotCheck:
+    """What a verdict reads of a phone's pot at the end: the cached (uploads_today,
+    last_synced_at), the claim still waiting to be sent, and the sync state (§3.4)."""
+
+    cached: tuple[int, int] | None
+    pending_claim: str | None
+    sync_state: str | None
+
+
+def pot_check(user_id: str) -> Operation[PotCheck]:
+    """The phone's pot as a verdict reads it (`PotCheck`)."""
+    rows = yield Sql("SELECT uploads_today, last_synced_at FROM daily_pot_cache "
+                     "WHERE user_id = ?", (user_id,))
+    pending = yield from app.get_state(PENDING_CLAIM_KEY)
+    sync = yield from app.get_state(SYNC_KEY)
+    return PotCheck((rows[0][0], rows[0][1]) if rows else None, pending, sync)

@@ -10,7 +10,8 @@ from typing import Any
 
 import orjson
 
-from simulator.fleet.runner import RunResult
+from simulator.fleet.result import RunResult
+from simulator.fleet.timeline import QUEUED
 from simulator.report.summary import as_json
 
 
@@ -35,7 +36,40 @@ def figure(title: str) -> tuple[Any, Any]:
     return fig, ax
 
 
-def _plots(result: RunResult) -> list[tuple[str, str]]:
+def queue_note(result: RunResult) -> str | None:
+    """Instead of a flat queue plot: what to say when no batch waited at a minute's end."""
+    timeline = result.timeline
+    if any(timeline.queue_depth.values()):  # the plotted depths (carried forward)
+        return None
+    queued = sum(counts[k] for counts in timeline.outcomes.values() for k in QUEUED)
+    if not queued:
+        return "Upload queue: nothing was queued in this run."
+    return (f"Upload queue: empty at the end of every simulated minute ({queued:,} "
+            "queued in all, each gone within its minute).")
+
+
+def anomalies_note(result: RunResult) -> str | None:
+    """Instead of an empty anomaly plot: what to say when there is no point to draw."""
+    verdict = result.verdict
+    if not verdict.anomalies:
+        return "Anomalies: none in this run."
+    if any(ex.at_ms is not None for ex in verdict.examples.values()):
+        return None
+    return ("Anomalies over time: no example has a simulated time to plot; the table above "
+            "lists them.")
+
+
+def _figure(name: str, fig: Any) -> str:
+    return f"<figure id='{name}'>{svg(fig)}</figure>"
+
+
+def _note(name: str, text: str) -> str:
+    return f"<p id='{name}' class='none'>{html.escape(text)}</p>"
+
+
+def _plots(result: RunResult) -> list[str]:
+    """The "Over time" section in order: a figure per plot, or a sentence in place of a
+    plot that would show nothing (a flat queue, no anomaly)."""
     import matplotlib.pyplot as plt
 
     series = result.timeline.series()
@@ -46,26 +80,33 @@ def _plots(result: RunResult) -> list[tuple[str, str]]:
     for kind, values in series["outcomes"].items():
         ax.plot(minutes, values, label=kind, linewidth=1)
     ax.legend(fontsize=7)
-    plots.append(("uploads", svg(fig)))
+    plots.append(_figure("uploads", fig))
     fig, ax = figure("Upload latency (client-measured, wall ms)")
     for key, label in (("latency_p50_ms", "p50"), ("latency_p99_ms", "p99")):
         points = [(m, v) for m, v in zip(minutes, series[key], strict=True) if v is not None]
         if points:
             ax.plot(*zip(*points, strict=True), label=label, linewidth=1)
     ax.legend(fontsize=7)
-    plots.append(("latency", svg(fig)))
-    fig, ax = figure("Batches waiting in phones' upload queues")
-    ax.plot(minutes, series["queue_depth"], linewidth=1)
-    plots.append(("queue", svg(fig)))
+    plots.append(_figure("latency", fig))
+    if (note := queue_note(result)) is not None:
+        plots.append(_note("queue", note))
+    else:
+        fig, ax = figure("Batches waiting in phones' upload queues")
+        ax.plot(minutes, series["queue_depth"], linewidth=1)
+        plots.append(_figure("queue", fig))
     fig, ax = figure("Phones whose daily pot is not in sync (pot divergence)")
     ax.plot(minutes, series["pot_unsynced"], linewidth=1)
-    plots.append(("pot", svg(fig)))
-    anomalies = [ex.at_ms for ex in result.verdict.examples.values() if ex.at_ms is not None]
-    fig, ax = figure("Anomalies over time (first example of each kind)")
-    ax.plot([(t - result.timeline.start_ms) / 60_000 for t in anomalies],
-            [1] * len(anomalies), "o")
-    ax.set_yticks([])
-    plots.append(("anomalies", svg(fig)))
+    plots.append(_figure("pot", fig))
+    if (note := anomalies_note(result)) is not None:
+        plots.append(_note("anomalies", note))
+    else:
+        anomalies = [ex.at_ms for ex in result.verdict.examples.values()
+                     if ex.at_ms is not None]
+        fig, ax = figure("Anomalies over time (first example of each kind)")
+        ax.plot([(t - result.timeline.start_ms) / 60_000 for t in anomalies],
+                [1] * len(anomalies), "o")
+        ax.set_yticks([])
+        plots.append(_figure("anomalies", fig))
     plt.close("all")
     return plots
 
@@ -82,7 +123,7 @@ def write(result: RunResult, path: Path) -> None:
         f"{html.escape(str(result.verdict.examples[k].detail))}</td></tr>"
         for k, n in sorted(result.verdict.anomalies.items())) or (
         "<tr><td colspan=3>none</td></tr>")
-    figures = "".join(f"<figure id='{name}'>{svg}</figure>" for name, svg in _plots(result))
+    figures = "".join(_plots(result))
     page = f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>ggsim run {html.escape(result.scenario.name)}</title>
 <style>body{{font-family:sans-serif;max-width:60em;margin:2em auto}}

@@ -7,7 +7,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from simulator.fleet.runner import RunResult, percentile
+from simulator.fleet.result import RunResult, percentile
 
 
 def as_json(result: RunResult) -> dict[str, Any]:

@@ -39,7 +39,8 @@ from rich.table import Table
 from simulator.drivers.network import AiohttpTransport, run_loop
 from simulator.fleet import scenario as sc
 from simulator.fleet import stack as stacks
-from simulator.fleet.runner import FleetRun, percentile
+from simulator.fleet.result import percentile
+from simulator.fleet.runner import FleetRun
 from simulator.phone.effects import Http
 
 TARGETS = {"full": 144.0, "light": 24.0}

@@ -1,0 +1,420 @@
+"""A phone of the fleet and its life: each operation the app performs (an upload, the
+retry worker, a pot sync, a claim, a tracking session, an app start after a kill or a
+reboot, a dual-writer storm) run through the app core and the network driver
+(`run_async`), with what it ends in written to the run's ledger.
+
+The first `full_phones` phones are fully simulated: their own SQLite file (the Kotlin
+side opens it per operation, the Flutter side keeps it open for the app's life in
+`AppConnections`), the Kotlin upload flow with the upload queue and retry worker, the
+daily pot service with claims, tracking sessions, app kills and reboots. The rest are
+upload-only: the same HTTP, retries kept in memory.
+
+Invariants: an operation runs at the instant it was scheduled for (`SimClock.
+operation_ms`), and every runtime choice comes from `RuntimeDraws`, keyed by what is
+decided, so what happens to it does not depend on how late it ran; an operation of an
+app process that has died dies at its next effect; one retry worker runs per phone.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from simulator.backend.store import device_hash
+from simulator.checks.invariants import Ledger
+from simulator.checks.ledgers import Outcome
+from simulator.drivers import blocking
+from simulator.drivers.network import AppKilled, Transport, run_async
+from simulator.faults.phone import PhoneFaults, Reboot
+from simulator.fleet import storm
+from simulator.fleet.clock import SimClock
+from simulator.fleet.connections import AppConnections
+from simulator.fleet.events import AppStart, DrainDue, Event, RetryDue
+from simulator.fleet.ledger import FleetLedger
+from simulator.fleet.schedule import RuntimeDraws
+from simulator.fleet.timeline import Timeline
+from simulator.fleet.trace import Trace
+from simulator.phone import app, potsync
+from simulator.phone.effects import Http, HttpResponse, NetworkError
+from simulator.phone.profiles import FixProfile
+from simulator.phone.uploader import (
+    Credentials,
+    QueuePolicy,
+    UploadOutcome,
+    backoff_ms,
+    drain_queue,
+    failure,
+    retryable,
+    upload_batch,
+)
+
+WINDOW_MS = 300_000
+MAX_LIGHT_ATTEMPTS = 12  # an upload-only phone's attempts before it gives up
+
+
+@dataclass
+class Phone:
+    """A phone's identity and, when fully simulated, its file and what it believed."""
+
+    index: int
+    device_id: str
+    user_id: str
+    creds: Credentials
+    transport: Transport
+    db: Path | None = None
+    ledger: Ledger = field(default_factory=Ledger)
+    drain_due_ms: int | None = None
+    claims: dict[str, str] = field(default_factory=dict)  # day -> outcome of the claim
+    reboots: list[Reboot] = field(default_factory=list)
+    tracking: bool = False  # a tracking session should be running (the user's day)
+    life: int = 0  # the app process's generation: a kill or a reboot starts a new one
+    offline_attempts: int = 0  # consecutive drains that found no network
+    draining: bool = False  # one retry worker per phone, as WorkManager's unique work
+    drains: int = 0  # retry-worker runs (keys their jitter: seeded, not timed)
+    last_due_ms: int | None = None  # the phone's previous window end (tracking sessions)
+    in_session: bool = False  # a session start is scheduled and its stop is not yet
+    device_hash: str = field(init=False)  # the backend's hash of device_id, computed once
+
+    def __post_init__(self) -> None:
+        self.device_hash = device_hash(self.device_id)
+
+    def alive(self, life: int) -> Callable[[], bool]:
+        """Whether the app process of generation `life` still runs."""
+        return lambda: self.life == life
+
+
+@dataclass
+class PhoneLife:
+    """The operations of a run's phones (see the module docstring). `schedule` puts a
+    follow-up event in the run's queue; `errors` collects what must not stop the run."""
+
+    profile: FixProfile
+    clock: SimClock
+    draws: RuntimeDraws
+    faults: PhoneFaults
+    ledger: FleetLedger
+    timeline: Timeline
+    schedule: Callable[[int, Event], None]
+    seed: int
+    trace: Trace | None = None
+    policy: QueuePolicy = field(default_factory=QueuePolicy)
+    app_conns: AppConnections = field(init=False)
+    kills: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.app_conns = AppConnections(self.profile.flutter_journal_mode)
+
+    # -- time and processes ------------------------------------------------------------
+
+    def phone_now(self, phone: Phone, at: int) -> int:
+        """The phone's wall clock at true time `at` (clock jumps move it)."""
+        return at + self.faults.clock_offset_ms(phone.index, at)
+
+    def true_time(self, phone: Phone, phone_ms: int, at: int) -> int:
+        """A phone-clock instant (say, a queue entry's next_retry_at) in true time, with
+        the phone's clock offset as it is at true time `at`."""
+        return phone_ms - self.faults.clock_offset_ms(phone.index, at)
+
+    async def flutter(self, phone: Phone, operation: Any, life: int,
+                      kill_key: str | None = None) -> Any:
+        """Run a Flutter-side operation of app generation `life` on the phone's kept
+        connection; `kill_key`: the operation's identity for the app-kill draw (None:
+        never killed)."""
+        assert phone.db is not None
+        conn = self.app_conns.acquire(phone.index, phone.db)
+        try:
+            return await run_async(phone.db, phone.transport, operation, conn=conn,
+                                   kill_after=None if kill_key is None else
+                                   self.draws.kill_after(phone.index, kill_key),
+                                   alive=phone.alive(life))
+        finally:
+            self.app_conns.release(conn)
+
+    def killed(self, phone: Phone, at: int, what: str, life: int) -> None:
+        """An operation of app generation `life` died during `what` at true time `at`.
+        If that process was still alive, this kill ends it: every other operation of it
+        dies at its next effect, Flutter's connection goes (what it had open rolls back),
+        Android restarts the sticky service a second later and the app's start runs. If
+        it had already died, the operation only died with it."""
+        if phone.life != life:
+            return
+        phone.life += 1
+        self.app_conns.drop(phone.index)
+        self.kills += 1
+        if self.trace is not None:
+            self.trace.event(at, phone.index, "killed", during=what)
+        self.schedule(at + 1_000, AppStart(phone))
+
+    def reboot(self, phone: Phone, at: int) -> None:
+        """The phone goes off: the app process dies with it."""
+        phone.life += 1
+        self.app_conns.drop(phone.index)
+        if self.trace is not None:
+            self.trace.event(at, phone.index, "reboot")
+
+    # -- uploads -----------------------------------------------------------------------
+
+    def contribution(self, phone: Phone, batch_id: str, envelope: bytes) -> app.Contribution:
+        """The local record of a queued envelope (the retry worker's success path)."""
+        payload = orjson.loads(envelope)["payload"]
+        return app.Contribution(batch_id, int(payload["timestamp"]),
+                                len(payload["batch"]), payload.get("geohash"), True,
+                                int(payload["timestamp"]) + WINDOW_MS, phone.user_id)
+
+    async def full_upload(self, phone: Phone, batch_id: str, envelope: bytes,
+                          c: app.Contribution) -> None:
+        """A full phone's upload: the Kotlin flow (send, save, or queue)."""
+        assert phone.db is not None
+        at = self.clock.operation_ms()
+        now = self.phone_now(phone, at)
+        jitter = self.draws.upload_jitter(phone.index, batch_id)
+        life = phone.life
+        try:
+            outcome = await run_async(phone.db, phone.transport, upload_batch(
+                envelope, c, phone.creds, now, jitter, self.profile, self.policy),
+                journal_mode=self.profile.kotlin_journal_mode,
+                kill_after=self.draws.kill_after(phone.index, f"upload {batch_id}"),
+                alive=phone.alive(life))
+        except AppKilled:
+            self.killed(phone, at, "upload", life)
+            if self.is_queued(phone.db, batch_id):  # killed after it was queued: it is there
+                self.ledger.mark(at, batch_id, Outcome.QUEUED)
+                self.want_drain(phone, at + backoff_ms(0, jitter, self.policy))
+            else:
+                self.ledger.killed(at, batch_id)
+            return
+        self.ledger.record(phone, batch_id, outcome, at, c)
+        if outcome.result == Outcome.QUEUED:
+            self.want_drain(phone, at + backoff_ms(0, jitter, self.policy))
+        if outcome.result == Outcome.SAVED:
+            if phone.drain_due_ms is not None and phone.drain_due_ms > at + 60_000:
+                self.want_drain(phone, at + 1_000)  # back online: the worker runs now
+            await self.pot(phone, batch_id, at, life)
+
+    async def light_upload(self, phone: Phone, batch_id: str, envelope: bytes,
+                           attempt: int) -> None:
+        """An upload-only phone's attempt `attempt` (retries kept in memory)."""
+        now = self.clock.operation_ms()
+        try:
+            answer: HttpResponse | NetworkError = await phone.transport(Http(
+                "POST", "/upload", envelope, phone.creds.headers(batch_id)))
+        except NetworkError as exc:
+            answer = exc
+        error, retry = failure(answer), retryable(answer)
+        status = answer.status if isinstance(answer, HttpResponse) else None
+        if error is None:
+            outcome = UploadOutcome(Outcome.SAVED.value, status)
+        elif retry and attempt < MAX_LIGHT_ATTEMPTS:
+            outcome = UploadOutcome(Outcome.QUEUED.value, status, error)
+            wait = backoff_ms(attempt, self.draws.retry_jitter(phone.index, attempt),
+                              self.policy)
+            self.schedule(now + wait, RetryDue(phone, batch_id, envelope, attempt + 1))
+        else:
+            outcome = UploadOutcome(
+                Outcome.REFUSED.value if not retry else Outcome.GAVE_UP.value, status, error)
+        self.ledger.record(phone, batch_id, outcome, now, None)
+
+    async def pot(self, phone: Phone, batch_id: str, at: int, life: int) -> None:
+        """DailyPotService after a delivered upload: send what is pending, then record
+        (the Flutter side: an app kill can stop it too)."""
+        try:
+            sync = await self.flutter(phone, potsync.after_upload(
+                phone.user_id, batch_id, phone.creds, self.phone_now(phone, at),
+                self.profile), life, f"pot {batch_id}")
+        except AppKilled:
+            self.killed(phone, at, "pot sync", life)
+            return
+        self.timeline.pot(at, phone.index, sync)
+
+    # -- the retry worker --------------------------------------------------------------
+
+    def want_drain(self, phone: Phone, at_ms: int) -> None:
+        """Ask for the retry worker at `at_ms` (an earlier request supersedes a later)."""
+        if phone.drain_due_ms is None or at_ms < phone.drain_due_ms:
+            phone.drain_due_ms = at_ms
+            self.schedule(at_ms, DrainDue(phone))
+
+    async def drain(self, phone: Phone) -> None:
+        """One run of the retry worker; the phone may have another once it ends."""
+        try:
+            await self._drain_once(phone)
+        finally:
+            phone.draining = False
+
+    async def _drain_once(self, phone: Phone) -> None:
+        assert phone.db is not None
+        at = self.clock.operation_ms()
+        now = self.phone_now(phone, at)
+        phone.drains += 1
+        jitters = self.draws.drain_jitters(phone.index, phone.drains)
+        built: dict[str, app.Contribution] = {}
+
+        def contribution_of(batch_id: str, envelope: bytes) -> app.Contribution:
+            built[batch_id] = self.contribution(phone, batch_id, envelope)
+            return built[batch_id]
+        done: list[tuple[str, UploadOutcome]] = []
+        life = phone.life
+        try:
+            await run_async(phone.db, phone.transport, drain_queue(
+                phone.creds, now, jitters, self.profile, contribution_of, self.policy, done),
+                journal_mode=self.profile.kotlin_journal_mode,
+                kill_after=self.draws.kill_after(phone.index, f"drain {phone.drains}"),
+                alive=phone.alive(life))
+        except AppKilled:
+            self.killed(phone, at, "retry worker", life)  # what finished before counts
+        for batch_id, outcome in done:
+            self.ledger.record(phone, batch_id, outcome, at, built.get(batch_id))
+        try:
+            for batch_id, outcome in done:
+                if outcome.result == Outcome.SAVED and phone.life == life:  # a dead app syncs none
+                    await self.pot(phone, batch_id, at, life)
+        finally:
+            self._reschedule_drain(phone, done, at, jitters[0])
+
+    def _reschedule_drain(self, phone: Phone, done: list[tuple[str, UploadOutcome]],
+                          now: int, jitter: float) -> None:
+        """`now` is true time; the queue's due times are on the phone's clock."""
+        due = self.queue_due(phone, now)
+        if due is None:
+            phone.offline_attempts = 0
+            return
+        if done and done[-1][1].status is None and done[-1][1].result == Outcome.QUEUED:
+            # no network: like WorkManager with a network constraint, the worker waits for
+            # connectivity (probed with its own backoff), not for each entry's due time
+            phone.offline_attempts += 1
+            due = now + backoff_ms(phone.offline_attempts, jitter, self.policy)
+        else:
+            phone.offline_attempts = 0
+        self.want_drain(phone, max(due, now + 1000))
+
+    @staticmethod
+    def is_queued(db: Path, batch_id: str) -> bool:
+        conn = blocking.connect(db)
+        try:
+            return blocking.run(conn, app.is_queued(batch_id))
+        finally:
+            conn.close()
+
+    def queue_due(self, phone: Phone, at: int) -> int | None:
+        """When the phone's earliest queued upload is due, in true time (the queue keeps
+        phone-clock times), or None when the queue is empty. Read on the loop: a thread
+        would race the loop for the file's locks."""
+        assert phone.db is not None
+        conn = blocking.connect(phone.db)
+        try:
+            due_on_phone = blocking.run(conn, app.next_retry_at())
+        finally:
+            conn.close()
+        return None if due_on_phone is None else self.true_time(phone, due_on_phone, at)
+
+    # -- the user and the app ----------------------------------------------------------
+
+    async def claim(self, phone: Phone) -> None:
+        """The user opens the app and claims the pot if the cache shows it unlocked."""
+        at = self.clock.operation_ms()
+        now = self.phone_now(phone, at)
+        life = phone.life
+        cached = await self.flutter(phone, potsync.cached(phone.user_id, self.profile), life)
+        if not cached or not cached["is_unlocked"] or cached["has_claimed_today"]:
+            return
+        day = time.strftime("%Y-%m-%d", time.gmtime(now / 1000))  # the phone's own day
+        try:
+            result = await self.flutter(phone, potsync.claim(
+                phone.user_id, f"{phone.device_id}-{day}", phone.creds, now, self.profile),
+                life, f"claim {day}")
+        except AppKilled:
+            self.killed(phone, at, "claim", life)
+            result = "killed"
+        phone.claims[day] = result
+        if self.trace is not None:
+            self.trace.event(at, phone.index, "claim", outcome=result)
+
+    async def session(self, phone: Phone, start: bool) -> None:
+        """A tracking session starts or stops (the user's day)."""
+        at = self.clock.operation_ms()
+        now = self.phone_now(phone, at)
+        what = "session start" if start else "session stop"
+        life = phone.life
+        try:
+            if start:
+                await self.flutter(phone, app.start_tracking_session(
+                    now, self.profile, phone.user_id), life, f"{what} {at}")
+                return
+            stopped = await self.flutter(phone, app.stop_tracking_session(
+                now, self.profile, "idle", phone.user_id), life, f"{what} {at}")
+        except AppKilled:
+            self.killed(phone, at, what, life)
+            return
+        phone.ledger.stops.append(stopped)
+        if self.trace is not None:
+            self.trace.event(at, phone.index, "session_stop", session=stopped)
+
+    async def app_start(self, phone: Phone, tracking: bool) -> None:
+        """The app starts again after a kill or a reboot: the Flutter side runs its
+        database work at start (`maintenance`); the tracking service closes the session
+        the dead process left active and starts a new one if the user was tracking when
+        the start was dispatched (`tracking`: a session start due at the same instant
+        starts its own); DailyPotService reconciles with the backend (review §3.4);
+        WorkManager runs the retry worker for what is queued. If this process dies too,
+        the next start does all of it."""
+        at = self.clock.operation_ms()
+        now = self.phone_now(phone, at)
+        life = phone.life
+        try:
+            deleted = await self.maintenance(phone, at, now, life)
+            stopped = await self.flutter(phone, app.stop_tracking_session(
+                now, self.profile, "app_restart", phone.user_id), life)
+            if stopped is not None:
+                phone.ledger.stops.append(stopped)
+            if tracking:
+                await self.flutter(phone, app.start_tracking_session(now, self.profile,
+                                                                     phone.user_id), life)
+            sync = await self.flutter(phone, potsync.reconcile(
+                phone.user_id, phone.creds, now, self.profile), life)
+        except AppKilled:
+            return
+        self.timeline.pot(at, phone.index, sync)
+        if self.trace is not None:
+            self.trace.event(at, phone.index, "app_start", pot=sync, maintenance=deleted)
+        due = self.queue_due(phone, at)
+        if due is not None:
+            self.want_drain(phone, max(due, at + 1_000))
+
+    async def maintenance(self, phone: Phone, at: int, now: int, life: int) -> int | None:
+        """The app's database work at its start (`app.app_start`, on the Flutter side's
+        connection, never killed on its own, as the rest of the start): with
+        `auto_maintenance`, performMaintenance, whose queue cleanup deletes uploads the
+        backend never acknowledged once they are 7 days old (by the phone's clock `now`);
+        each deleted batch goes to the ledger with the start's true time `at`. Returns how
+        many were deleted; None when maintenance did not run.
+
+        The operation has no network effect, so it runs on the loop from its first
+        statement to its last: nothing of the phone interleaves with it, and what it
+        reports deleted is what it deleted (`app.expire_stale_uploads`)."""
+        deleted = await self.flutter(phone, app.app_start(now, self.profile), life)
+        if deleted is None:
+            return None
+        self.ledger.maintenance(at, deleted)
+        return len(deleted)
+
+    def storm(self, phone: Phone, number: int, now: int) -> None:
+        """Synchronous on the loop: a phone's own operations never hold a transaction
+        across an await, so the storm sees its file between statements. An error is
+        reported, and the run goes on."""
+        assert phone.db is not None
+        try:
+            what = storm.storm(phone.db, self.profile, phone.ledger, seed=self.seed,
+                               phone=phone.index, number=number, now_ms=now,
+                               user_id=phone.user_id)
+        except Exception as exc:
+            self.errors.append(f"storm: {exc!r}")
+            return
+        if self.trace is not None:
+            self.trace.event(now, phone.index, "storm", race=what)
+

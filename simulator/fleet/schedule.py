@@ -1,0 +1,93 @@
+"""Seed-fixed plans (when each user claims the pot, when storms hit a phone) and the
+runtime draws of fully simulated phones (retry jitter, app kills), each keyed by what is
+decided, never by when the dispatcher got to it.
+
+Invariant: a draw is a pure function of (seed, phone, kind of decision, its key), so the
+same scenario and seed make the same decisions however late a run is.
+"""
+
+from __future__ import annotations
+
+import itertools
+import zlib
+from collections.abc import Iterable, Iterator
+
+import numpy as np
+
+from simulator.seeds import Stream, uniform_hash
+
+DAY_MS = 86_400_000
+HOUR_MS = 3_600_000
+RETRY_WORKER_JITTERS = 4  # uniforms a retry-worker run uses
+MAX_KILL_EFFECTS = 6  # a killed operation dies after 0..5 effects
+
+
+class RuntimeDraws:
+    """The runtime decisions of one run's phones (see the module docstring)."""
+
+    def __init__(self, seed: int, app_kill_probability: float) -> None:
+        self.seed = seed
+        self.app_kill_probability = app_kill_probability
+
+    def _uniform(self, phone: int, key: int) -> float:
+        return float(uniform_hash(self.seed, Stream.RUNTIME, np.int64(phone), np.int64(key)))
+
+    def drain_jitters(self, phone: int, run: int) -> list[float]:
+        """The uniforms of the phone's retry-worker run number `run`."""
+        return [self._uniform(phone, 1_000_000 + 8 * run + i)
+                for i in range(RETRY_WORKER_JITTERS)]
+
+    def retry_jitter(self, phone: int, attempt: int) -> float:
+        """An upload-only phone's backoff jitter before retry `attempt`."""
+        return self._uniform(phone, 2_000_000 + attempt)
+
+    def upload_jitter(self, phone: int, batch_id: str) -> float:
+        """A full phone's backoff jitter for the first retry of `batch_id`."""
+        return self._uniform(phone, 3_000_000 + zlib.crc32(batch_id.encode()))
+
+    def storm_phase(self, phone: int) -> float:
+        return self._uniform(phone, 4_000_000)
+
+    def claim_hour(self, phone: int, day: int) -> float:
+        """The user's hour (10:00-20:00 UTC) of opening the app on epoch day `day`."""
+        return 10 + 10 * self._uniform(phone, 5_000_000 + day)
+
+    def kill_after(self, phone: int, key: str) -> int | None:
+        """Whether the operation `key` of `phone` is killed, and after how many effects."""
+        p = self.app_kill_probability
+        if not p:
+            return None
+        k = zlib.crc32(key.encode()) << 1
+        if self._uniform(phone, 6_000_000 + k) >= p:
+            return None
+        return int(MAX_KILL_EFFECTS * self._uniform(phone, 6_000_001 + k))
+
+
+def claim_times(draws: RuntimeDraws, phones: Iterable[int], start_ms: int, end_ms: int
+                ) -> Iterator[tuple[int, int]]:
+    """(instant, phone): each user opens the app once a day at a seeded time between
+    10:00 and 20:00 UTC, within [start_ms, end_ms)."""
+    first_day = start_ms // DAY_MS
+    for phone in phones:
+        for day in itertools.count(first_day):
+            at = day * DAY_MS + int(draws.claim_hour(phone, day) * HOUR_MS)
+            if at >= end_ms:
+                break
+            if at >= start_ms:
+                yield at, phone
+
+
+def storm_times(draws: RuntimeDraws, phones: Iterable[int], per_hour: float, start_ms: int,
+                end_ms: int) -> Iterator[tuple[int, int, int]]:
+    """(instant, phone, number): `per_hour` storms a phone, evenly spaced from a seeded
+    phase, within [start_ms, end_ms); none when `per_hour` is 0."""
+    if not per_hour:
+        return
+    interval_ms = HOUR_MS / per_hour
+    for phone in phones:
+        phase = draws.storm_phase(phone)
+        for k in itertools.count():
+            at = start_ms + int((k + phase) * interval_ms)
+            if at >= end_ms:
+                break
+            yield at, phone, k
