@@ -75,6 +75,15 @@ def test_the_report_reads_capacity_results_never_its_runner() -> None:
                                                "simulator.capacity_command")) == []
 
 
+def test_the_review_oracle_stays_out_of_the_server_and_below_the_tools() -> None:
+    """`simulator.review` is an oracle about the review, used by tests: the backend never
+    imports it, and it imports nothing of the fleet, the report, the CLI or capacity."""
+    assert (ROOT / "review").is_dir()
+    assert forbidden_imports(ROOT / "backend", ("simulator.review",)) == []
+    assert forbidden_imports(ROOT / "review", (
+        "simulator.fleet", "simulator.report", "simulator.cli", "simulator.capacity")) == []
+
+
 def test_a_planted_upward_import_is_caught(tmp_path: Path) -> None:
     (tmp_path / "measure.py").write_text("from simulator.report.capacity import as_json\n")
     (tmp_path / "fine.py").write_text("from simulator.capacity import model\n")

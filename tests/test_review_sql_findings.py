@@ -1,5 +1,5 @@
 """The review's backend SQL (§4.3, §4.4, §5.4, §6.2) on a real PostgreSQL: each finding of
-`simulator.backend.findings` behaves as recorded in docs/findings-postgres.md."""
+`simulator.review` behaves as recorded in docs/findings-postgres.md."""
 
 from __future__ import annotations
 
@@ -11,16 +11,11 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from simulator.backend.findings import (
-    FINDINGS,
-    REVIEW_STATEMENTS,
-    SCHEMA_PREFIX,
-    Finding,
-    Probe,
-    Result,
-    run_findings,
-)
 from simulator.backend.postgres import Database, open_database
+from simulator.review.findings import FINDINGS
+from simulator.review.records import Finding, Probe, Result
+from simulator.review.run import SCHEMA_PREFIX, run_findings
+from simulator.review.sql import REVIEW_STATEMENTS
 
 REVIEW = Path(__file__).resolve().parents[2] / "shared" / "seed" / "000_13de461d21d86262.txt"
 BY_ID = {f.id: f for f in FINDINGS}
