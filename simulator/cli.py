@@ -20,8 +20,8 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from simulator import __version__
-from simulator.clock import DEFAULT_START, format_instant, parse_instant
 from simulator.errors import SimulatorError, UsageError
+from simulator.instants import DEFAULT_START, format_instant, parse_instant
 
 if TYPE_CHECKING:
     from simulator.phone.profiles import FixProfile
@@ -348,7 +348,7 @@ def _crash(chosen: FixProfile, rounds: int, seed: int, as_json: bool, console: A
     import tempfile
     from pathlib import Path
 
-    from simulator.drivers.crash import crash_loop
+    from simulator.checks.crash import crash_loop
 
     with tempfile.TemporaryDirectory(prefix="ggsim-crash-") as directory:
         report = crash_loop(Path(directory), chosen, rounds=rounds, seed=seed)
@@ -406,7 +406,7 @@ def _generate(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.progress import Progress
 
-    from simulator.sensors.fleet import FleetConfig, FleetGenerator
+    from simulator.sensors.generator import FleetConfig, FleetGenerator
     from simulator.sensors.imperfections import Imperfections
     from simulator.sensors.parallel import generate_lines
 
@@ -435,7 +435,7 @@ def _generate(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from simulator.fleet import scenario as scenarios
-    from simulator.fleet.execute import execute
+    from simulator.run_command import execute
 
     chosen = scenarios.load(args.scenario)
     overrides = {"seed": args.seed, "profile": args.profile, "schema": args.schema,
@@ -458,7 +458,7 @@ def vars_of(struct: object) -> dict[str, object]:
 
 
 def _replay(args: argparse.Namespace) -> int:
-    from simulator.fleet.execute import replay
+    from simulator.run_command import replay
 
     return replay(args.trace, json_output=args.json)
 

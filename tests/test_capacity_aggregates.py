@@ -14,8 +14,8 @@ from conftest import make_block
 
 from simulator.capacity import aggregates as agg
 from simulator.capacity.aggregates import ceiling, counting, geometry
-from simulator.clock import parse_instant
 from simulator.errors import UsageError
+from simulator.instants import parse_instant
 from simulator.sensors import FleetConfig, FleetGenerator
 from simulator.sensors.batch import BatchBlock
 from simulator.sensors.city import BERLIN

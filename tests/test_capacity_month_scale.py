@@ -13,7 +13,7 @@ from simulator.capacity.pgsize import TableSize
 from simulator.capacity.project import Interval
 from simulator.capacity.scale_check import check_month
 from simulator.capacity.workload import FleetSample
-from simulator.clock import parse_instant
+from simulator.instants import parse_instant
 
 ROWS_PER_DAY = 1_000
 

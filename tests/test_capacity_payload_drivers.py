@@ -20,8 +20,8 @@ from simulator.capacity.payload_drivers import (
     regroup,
 )
 from simulator.capacity.workload import decoded
-from simulator.clock import parse_instant
 from simulator.errors import UsageError
+from simulator.instants import parse_instant
 from simulator.sensors import FleetConfig, FleetGenerator
 from simulator.sensors.batch import concat
 from simulator.sensors.encode import NumberFormat, encode

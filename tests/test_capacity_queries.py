@@ -35,9 +35,9 @@ from simulator.capacity.queries import (
 )
 from simulator.capacity.queries._phone import measure_file
 from simulator.capacity.queries._postgres import MIN_RUNS
-from simulator.clock import parse_instant
 from simulator.drivers.blocking import connect, run
 from simulator.errors import UsageError
+from simulator.instants import parse_instant
 from simulator.phone import app, schema
 
 V2_SHIPPED = GrowthVariant(schema.V2, "none")

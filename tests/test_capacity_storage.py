@@ -7,7 +7,7 @@ import pytest
 
 from simulator.capacity.storage import measure_storage
 from simulator.capacity.workload import FleetSample, uploads
-from simulator.clock import parse_instant
+from simulator.instants import parse_instant
 
 START = parse_instant("2024-03-04T00:00:00Z")
 

@@ -39,8 +39,8 @@ from simulator.capacity.throughput import (
     step_result,
     uniform_offsets,
 )
-from simulator.clock import parse_instant
 from simulator.errors import SimulatorError, UsageError
+from simulator.instants import parse_instant
 
 
 def planted(rate: float, *, p99_ms: float = 20.0, sent_share: float = 1.0, ok: int | None = None,

@@ -12,8 +12,8 @@ from fleet_helpers import quick
 
 from simulator.cli import main
 from simulator.errors import UsageError
-from simulator.fleet.execute import run_scenario
 from simulator.report.compare import load, rows
+from simulator.run_command import run_scenario
 
 
 @pytest.fixture(scope="module")

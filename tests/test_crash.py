@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from simulator.checks.crash import crash_loop
 from simulator.checks.invariants import check_queue
 from simulator.drivers.blocking import connect, run
-from simulator.drivers.crash import crash_loop
 from simulator.phone import app, schema
 from simulator.phone.profiles import V2, V3, FixProfile, only
 

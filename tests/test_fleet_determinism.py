@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from simulator.clock import parse_instant
+from simulator.instants import parse_instant
 from simulator.sensors.encode import encode_lines
-from simulator.sensors.fleet import FleetConfig, FleetGenerator
+from simulator.sensors.generator import FleetConfig, FleetGenerator
 from simulator.sensors.parallel import generate_lines
 
 START = parse_instant("2024-03-04T22:00:00Z")  # a Monday night: crosses local midnight

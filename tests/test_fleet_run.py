@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from fleet_helpers import quick
 
-from simulator.clock import parse_instant
-from simulator.fleet.execute import replay, run_scenario
+from simulator.instants import parse_instant
+from simulator.run_command import replay, run_scenario
 
 
 def test_a_clean_run_delivers_everything_and_replays(database_url: str,

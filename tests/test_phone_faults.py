@@ -18,10 +18,10 @@ from fleet_helpers import quick
 from simulator.faults.phone import PhoneFaults
 from simulator.fleet import scenario as sc
 from simulator.fleet import stack as stacks
-from simulator.fleet.execute import run_scenario
 from simulator.fleet.result import RunResult
 from simulator.fleet.runner import FleetRun
 from simulator.fleet.trace import read
+from simulator.run_command import run_scenario
 
 DAY_MS = 86_400_000
 
@@ -103,7 +103,7 @@ def test_dozing_phones_defer_their_uploads_to_the_window_end(database_url: str,
 
 
 def scenario_start(scenario: sc.Scenario) -> int:
-    from simulator.clock import parse_instant
+    from simulator.instants import parse_instant
     return parse_instant(scenario.start)
 
 

@@ -17,11 +17,11 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from simulator.clock import parse_instant
+from simulator.instants import parse_instant
 from simulator.sensors import models
 from simulator.sensors.batch import STANDARD_GRAVITY, BatchBlock, concat
 from simulator.sensors.city import BERLIN
-from simulator.sensors.fleet import FleetConfig, FleetGenerator
+from simulator.sensors.generator import FleetConfig, FleetGenerator
 from simulator.sensors.imperfections import Imperfections
 from simulator.sensors.models import Pose
 from simulator.sensors.personas import PERSONA_NAMES, Activity

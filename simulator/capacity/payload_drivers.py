@@ -51,8 +51,8 @@ import numpy.typing as npt
 from simulator.backend.app import init_connection
 from simulator.capacity.pgsize import json_column_size, table_size
 from simulator.capacity.workload import decoded
-from simulator.clock import parse_instant
 from simulator.errors import UsageError
+from simulator.instants import parse_instant
 from simulator.sensors import FleetConfig, FleetGenerator
 from simulator.sensors.batch import BatchBlock, concat, offsets_from_counts
 from simulator.sensors.encode import NumberFormat, encode

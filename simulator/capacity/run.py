@@ -40,7 +40,7 @@ from simulator.capacity.throughput import (
     measure_ramp,
 )
 from simulator.capacity.workload import FleetSample
-from simulator.clock import parse_instant
+from simulator.instants import parse_instant
 
 SAMPLE_START = "2024-03-04T00:00:00Z"  # a Monday: the bulk days start the working week
 Progress = Callable[[str], None]

@@ -17,7 +17,7 @@ Scenarios (review labels):
 - `torn-complete` (R5): the retry worker's completion (save, then dequeue) while another
   connection looks at the file: the observer must never see the upload both saved and
   still queued (a retry worker scanning then would send it again, and a crash there
-  leaves it so for good; `simulator.drivers.crash` shows the second).
+  leaves it so for good; `simulator.checks.crash` shows the second).
 """
 
 from __future__ import annotations

@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from simulator.clock import format_instant
+from simulator.instants import format_instant
 
 MAINTENANCE_LOSS = "lost to maintenance (queued over 7 days)"  # anomaly and verdict key
 

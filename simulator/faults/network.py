@@ -27,16 +27,28 @@ import asyncio
 import math
 import zlib
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 
 from simulator.drivers.network import Transport
-from simulator.fleet.clock import SimClock
-from simulator.fleet.scenario import Faults, Network
+from simulator.faults.options import Faults, Network
 from simulator.phone.effects import Http, HttpResponse, NetworkError
 from simulator.seeds import Stream, uniform_hash
 
 Z99 = 2.3263478740408408  # standard normal 99th percentile
+
+
+class Clock(Protocol):
+    """What the fault model reads of the run's simulated time (the fleet's `SimClock`)."""
+
+    def operation_ms(self) -> int:
+        """The running operation's scheduled instant (simulated epoch ms)."""
+        ...
+
+    def to_wall_s(self, sim_s: float) -> float:
+        """A simulated duration in wall seconds."""
+        ...
 
 
 @dataclass
@@ -56,7 +68,7 @@ class NetworkFaults:
     seed: int
     network: Network
     faults: Faults
-    clock: SimClock
+    clock: Clock
     start_ms: int
     counts: FaultCounts = field(default_factory=FaultCounts)
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from simulator.fleet.scenario import Faults
+from simulator.faults.options import Faults
 from simulator.seeds import Stream, uniform_hash
 
 DAY_MS = 86_400_000

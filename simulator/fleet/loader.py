@@ -28,7 +28,7 @@ from simulator.fleet.phone import Phone
 from simulator.fleet.sessions import SESSION_GAP_MS, WINDOW_MS
 from simulator.phone import app
 from simulator.sensors.encode import encode_lines
-from simulator.sensors.fleet import FleetGenerator
+from simulator.sensors.generator import FleetGenerator
 
 HOUR_MS = 3_600_000
 # an hour's windows are all loaded this long before it starts (idle loading does it

@@ -13,9 +13,9 @@ import numpy as np
 
 from simulator import __version__
 from simulator.checks.ledgers import Verdict
-from simulator.clock import parse_instant
 from simulator.fleet.scenario import Scenario
 from simulator.fleet.timeline import Timeline
+from simulator.instants import parse_instant
 
 if TYPE_CHECKING:
     from simulator.fleet.stack import Stack

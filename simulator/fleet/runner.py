@@ -23,7 +23,6 @@ from pathlib import Path
 import orjson
 
 from simulator.checks.ledgers import Example, Generated
-from simulator.clock import parse_instant
 from simulator.drivers.blocking import file_bytes
 from simulator.drivers.network import AiohttpTransport, Transport
 from simulator.faults.network import NetworkFaults
@@ -49,12 +48,13 @@ from simulator.fleet.stack import Stack
 from simulator.fleet.timeline import Timeline
 from simulator.fleet.trace import Trace
 from simulator.fleet.verdict import build_verdict
+from simulator.instants import parse_instant
 from simulator.leftovers import make_owned_dir, sweep
 from simulator.phone import app, schema
 from simulator.phone.effects import Http, HttpResponse
 from simulator.phone.profiles import FixProfile, profile
 from simulator.phone.uploader import Credentials
-from simulator.sensors.fleet import FleetConfig, FleetGenerator
+from simulator.sensors.generator import FleetConfig, FleetGenerator
 from simulator.sensors.imperfections import Imperfections
 
 PHONE_DIR_PREFIX = "ggsim-fleet-"

@@ -22,9 +22,9 @@ import httpx
 
 from simulator.backend.postgres import Database, open_database
 from simulator.backend.server import stop_serve_process
-from simulator.clock import format_instant, parse_instant
 from simulator.errors import SimulatorError
 from simulator.fleet.scenario import Scenario
+from simulator.instants import format_instant, parse_instant
 
 _URL = re.compile(r"http://127\.0\.0\.1:\d+")
 

@@ -8,7 +8,7 @@ Public entry points:
 
 from simulator.sensors.batch import BatchBlock
 from simulator.sensors.encode import NumberFormat, encode_lines, reference_line
-from simulator.sensors.fleet import FleetConfig, FleetGenerator
+from simulator.sensors.generator import FleetConfig, FleetGenerator
 from simulator.sensors.imperfections import Imperfections
 
 __all__ = [

@@ -2,7 +2,7 @@
 
 A `BatchBlock` holds B upload batches and their N readings in all, as arrays (readings
 are ragged: batch i owns readings `offsets[i]:offsets[i+1]`). Synthetic fleets
-(`simulator.sensors.fleet`) and recording replay (`simulator.sensors.recording`) both
+(`simulator.sensors.generator`) and recording replay (`simulator.sensors.recording`) both
 produce it; `simulator.sensors.encode` turns it into review §4.2 upload envelopes.
 
 Invariants (checked by `validate`):

@@ -20,7 +20,7 @@ import numpy as np
 import numpy.typing as npt
 
 from simulator.sensors.encode import DEFAULT_FORMAT, NumberFormat, encode
-from simulator.sensors.fleet import FleetConfig, FleetGenerator
+from simulator.sensors.generator import FleetConfig, FleetGenerator
 from simulator.sensors.jsonl import Encoded
 from simulator.sensors.memory import keep_freed_memory
 

@@ -78,8 +78,8 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from simulator.clock import BATCH_INTERVAL_S, MS_PER_S, READINGS_PER_BATCH, SAMPLE_INTERVAL_S
 from simulator.errors import RecordingError, UsageError
+from simulator.instants import BATCH_INTERVAL_S, MS_PER_S, READINGS_PER_BATCH, SAMPLE_INTERVAL_S
 from simulator.seeds import check_seed
 from simulator.sensors import geohash, ids
 from simulator.sensors.batch import STANDARD_GRAVITY, BatchBlock

@@ -63,7 +63,7 @@ from rich.table import Table
 
 from simulator.backend.migrations import namespace
 from simulator.backend.postgres import Database, open_database
-from simulator.clock import format_instant
+from simulator.instants import format_instant
 
 TARGET_UPLOADS_S = 1_000.0
 ROOT = Path(__file__).resolve().parents[2]

@@ -116,7 +116,7 @@ def raw_rate(n: int, concurrency: int = 64) -> float:
     async def go() -> float:
         client = AiohttpTransport(stack.url, timeout_s=30, max_connections=concurrency)
         from simulator.sensors.encode import encode_lines
-        from simulator.sensors.fleet import FleetConfig, FleetGenerator
+        from simulator.sensors.generator import FleetConfig, FleetGenerator
         gen = FleetGenerator(FleetConfig(seed=5, phones=1, start_ms=1_704_783_600_000,
                                          hours=1))
         base = orjson.loads(bytes(encode_lines(gen.block(range(1), 473_551))[0]))  # 07:00

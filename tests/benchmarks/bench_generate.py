@@ -46,10 +46,10 @@ import plain_python_fleet as baseline
 from rich.console import Console
 from rich.table import Table
 
-from simulator.clock import DEFAULT_START, parse_instant
+from simulator.instants import DEFAULT_START, parse_instant
 from simulator.sensors.batch import BatchBlock
 from simulator.sensors.encode import NumberFormat, encode, reference_line
-from simulator.sensors.fleet import FleetConfig, FleetGenerator
+from simulator.sensors.generator import FleetConfig, FleetGenerator
 from simulator.sensors.jsonl import Encoded
 from simulator.sensors.memory import keep_freed_memory
 from simulator.sensors.parallel import default_workers, generate_lines

@@ -555,7 +555,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.worker:
         return worker_main()
     from simulator.backend.postgres import open_database
-    from simulator.clock import format_instant
+    from simulator.instants import format_instant
 
     try:
         import uvloop

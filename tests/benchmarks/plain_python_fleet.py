@@ -1,7 +1,7 @@
 """Plain-Python baseline: the fleet written phone by phone, reading by reading.
 
 This is the yardstick `bench_generate.py` holds the vectorised generator
-(`simulator.sensors.fleet` + `simulator.sensors.encode`) against: the same work done the
+(`simulator.sensors.generator` + `simulator.sensors.encode`) against: the same work done the
 obvious way, with the standard library only (`random`, `math`, `struct`, `json`) and no
 NumPy in the loop. For each phone, for each 5-minute window, for each 10 s sample it
 computes the same models as the vectorised code (`simulator.sensors.models`, `sky`):
@@ -42,7 +42,7 @@ from dataclasses import dataclass
 from itertools import accumulate, pairwise
 from typing import Any, NamedTuple
 
-from simulator.clock import MS_PER_S, READINGS_PER_BATCH, SAMPLE_INTERVAL_S
+from simulator.instants import MS_PER_S, READINGS_PER_BATCH, SAMPLE_INTERVAL_S
 from simulator.sensors.city import BERLIN, METRES_PER_DEGREE_LAT, City
 from simulator.sensors.personas import DEFAULT_MIX, PERSONAS, Persona
 

@@ -27,8 +27,8 @@ import numpy as np
 import numpy.typing as npt
 
 from simulator.capacity.aggregates._types import I64, Bytes
-from simulator.clock import BATCH_INTERVAL_S, DAY_S, MS_PER_S
 from simulator.errors import UsageError
+from simulator.instants import BATCH_INTERVAL_S, DAY_S, MS_PER_S
 from simulator.sensors.batch import BatchBlock
 
 WINDOW_MS = BATCH_INTERVAL_S * MS_PER_S  # the job's date_bin('5 minutes')

@@ -35,10 +35,10 @@ from simulator.capacity.aggregates.counting import (
     _geohash_code,
 )
 from simulator.capacity.aggregates.geometry import _ring_of
-from simulator.clock import MS_PER_S
 from simulator.errors import UsageError
+from simulator.instants import MS_PER_S
 from simulator.sensors.city import City
-from simulator.sensors.fleet import FleetConfig, FleetGenerator
+from simulator.sensors.generator import FleetConfig, FleetGenerator
 
 MARGIN_H = 1
 BLOCKS_PER_SEED = 5  # occupancy bootstrap units: disjoint phone blocks of each seed

@@ -20,8 +20,8 @@ from typing import Any
 import numpy as np
 
 from simulator.capacity.aggregates.counting import DAY_MS, WINDOW_MS, CellCount, count_block_cells
-from simulator.clock import MS_PER_S
 from simulator.errors import UsageError
+from simulator.instants import MS_PER_S
 from simulator.sensors.batch import BatchBlock
 
 

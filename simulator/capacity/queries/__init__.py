@@ -53,8 +53,8 @@ from simulator.capacity.queries._results import (
     UserCoverage,
 )
 from simulator.capacity.queries._tiles import RingCells, ring_cells
-from simulator.clock import format_instant, parse_instant
 from simulator.errors import UsageError
+from simulator.instants import format_instant, parse_instant
 
 __all__ = [
     "FULL",

@@ -25,8 +25,8 @@ from dataclasses import dataclass, field
 import psutil
 
 from simulator.backend.server import stop_serve_process
-from simulator.clock import format_instant
 from simulator.errors import SimulatorError
+from simulator.instants import format_instant
 
 
 @dataclass

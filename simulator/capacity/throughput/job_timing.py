@@ -44,9 +44,9 @@ from simulator.capacity.throughput.setting import (
     Progress,
     say_to,
 )
-from simulator.clock import parse_instant
 from simulator.drivers.network import run_loop
 from simulator.errors import UsageError
+from simulator.instants import parse_instant
 
 
 @dataclass(frozen=True)

@@ -49,9 +49,9 @@ from simulator.capacity.throughput.setting import (
     say_to,
 )
 from simulator.capacity.throughput.step_numbers import CpuMark, step_result
-from simulator.clock import parse_instant
 from simulator.drivers.network import run_loop
 from simulator.errors import UsageError
+from simulator.instants import parse_instant
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from simulator.capacity.throughput.setting import (
     TEN_K_USERS_AVERAGE_PER_S,
     UPLOADS_PER_USER_DAY,
 )
-from simulator.clock import DAY_S
+from simulator.instants import DAY_S
 
 # -- the ramp ---------------------------------------------------------------------------------
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from simulator.backend.app import BackendConfig
-from simulator.clock import BATCH_INTERVAL_S, DAY_S, MS_PER_S
+from simulator.instants import BATCH_INTERVAL_S, DAY_S, MS_PER_S
 
 Progress = Callable[[str], None]
 

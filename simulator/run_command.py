@@ -1,5 +1,6 @@
-"""`ggsim run` and `ggsim replay`: one object wires the stack, the trace, the run and
-the reports together (the CLI stays thin).
+"""`ggsim run` and `ggsim replay`: the composition root of a fleet run, which wires the
+stack, the trace, the run and the reports together (the CLI stays thin). It sits above
+both `simulator.fleet` and `simulator.report`, so the fleet never imports the report.
 
 A run writes into its report directory: `trace.jsonl.gz` (header, events, and a footer
 with the verdict), `summary.json`, `timeline.json` (the per-minute series the plots

@@ -24,7 +24,8 @@ import numpy as np
 import numpy.typing as npt
 from scipy import special, stats
 
-from simulator.clock import (
+from simulator.errors import UsageError
+from simulator.instants import (
     BATCH_INTERVAL_S,
     BATCHES_PER_BLOCK,
     BLOCK_S,
@@ -33,7 +34,6 @@ from simulator.clock import (
     READINGS_PER_BATCH,
     SAMPLE_INTERVAL_S,
 )
-from simulator.errors import UsageError
 from simulator.seeds import Stream, check_seed, generator, uniform_hash
 from simulator.sensors import geohash, ids, models
 from simulator.sensors.batch import BatchBlock, concat, offsets_from_counts
