@@ -17,16 +17,13 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from simulator.errors import SimulatorError, UsageError
+from simulator.errors import MigrationError as MigrationError
+from simulator.errors import UsageError
 from simulator.fixtures import sql_dir
 
 VARIANTS = {"as-is": "as_is", "recommended": "recommended"}
 _FILE = re.compile(r"^(\d{3})_([a-z0-9_]+)\.sql$")
 _LOCK_KEY = 0x6767_7369_6D  # "ggsim": one advisory lock for every runner
-
-
-class MigrationError(SimulatorError):
-    """A migration failed or the recorded history does not match the files."""
 
 
 @dataclass(frozen=True)

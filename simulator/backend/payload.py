@@ -20,6 +20,8 @@ from typing import Annotated
 import msgspec
 from msgspec import Meta
 
+from simulator.errors import InputError as InputError
+
 EARLIEST_MS = 1_577_836_800_000  # 2020-01-01T00:00:00Z
 MAX_READINGS = 300  # 10x the 30 readings of a 5-minute window at 10 s
 READING_WINDOW_MS = 3_600_000
@@ -86,20 +88,6 @@ class Envelope(msgspec.Struct, forbid_unknown_fields=True):
     batch_id: Uuid
     payload: msgspec.Raw
     seq: Annotated[int, Meta(ge=0)] | None = None
-
-
-class InputError(Exception):
-    """A request the API refuses: HTTP status, a stable error code, and what is wrong."""
-
-    def __init__(self, status: int, code: str, detail: str, path: str | None = None) -> None:
-        super().__init__(detail)
-        self.status, self.code, self.detail, self.path = status, code, detail, path
-
-    def body(self) -> dict[str, str]:
-        out = {"error": self.code, "detail": self.detail}
-        if self.path:
-            out["path"] = self.path
-        return out
 
 
 _envelope = msgspec.json.Decoder(Envelope)

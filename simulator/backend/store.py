@@ -15,6 +15,7 @@ from typing import Any
 
 from simulator.backend import pot as rules
 from simulator.backend.payload import InputError
+from simulator.errors import StateError
 
 # as-is (review §4.1): no receipts, so a retried batch is stored again
 UPLOAD_AS_IS = """
@@ -207,7 +208,7 @@ async def change_pot(conn: Any, user_id: str, kind: str, key: str, now_ms: int,
         if written[0] and written[1]:
             return new, False
         if written[0]:  # the pot moved without its event: the guard above makes it
-            raise RuntimeError(f"pot of {user_id} changed without its {kind} event {key}")
+            raise StateError(f"pot of {user_id} changed without its {kind} event {key}")
     raise InputError(503, "pot_contended", f"the pot of {user_id} kept changing; retry")
 
 

@@ -24,14 +24,10 @@ from simulator.backend.app import BackendConfig
 from simulator.backend.clock import BackendClock
 from simulator.backend.server import BackgroundServer
 from simulator.capacity.workload import Upload
-from simulator.errors import SimulatorError
+from simulator.errors import ApiLoadError as ApiLoadError
 
 CONCURRENCY = 16
 T = TypeVar("T")
-
-
-class ApiLoadError(SimulatorError):
-    """The backend refused or failed a request of the sample."""
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from simulator.capacity.pgsize import TableSize
 from simulator.capacity.project import Interval, bootstrap_mean, linear_fit
 from simulator.capacity.storage import StorageRun
+from simulator.errors import InvariantError
 
 RETENTION_DAYS = 30
 RECEIPT_TABLE = "upload_receipts"
@@ -59,7 +60,7 @@ def marginal_bytes_per_row(run: StorageRun, table: str) -> float:
 def per_user_day(runs: Sequence[StorageRun]) -> PerUserDay:
     """Bootstrap the per-seed unit costs of one variant's runs."""
     if not runs or len({r.variant for r in runs}) != 1:
-        raise ValueError("per_user_day needs runs of one variant")
+        raise InvariantError("per_user_day needs runs of one variant")
     first = runs[0]
 
     def over_seeds(value: Callable[[StorageRun], float]) -> Interval:

@@ -15,6 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from simulator.errors import InvariantError
+
 FORKS = ("main", "fsm", "vm")
 
 # pg_partition_tree gives nothing for a plain table: then the table is its own leaf
@@ -92,7 +94,7 @@ async def table_size(conn: Any, table: str) -> TableSize:
     """The sizes of `table` (a name `search_path` finds, or schema-qualified) now."""
     leaves = await conn.fetch(_LEAVES, table)
     if not leaves:
-        raise ValueError(f"{table} has no storage (a partitioned table with no partitions?)")
+        raise InvariantError(f"{table} has no storage (a partitioned table with no partitions?)")
     indexes = await conn.fetch(_INDEXES, table)
     rows = await conn.fetchval(f"SELECT count(*) FROM {_quote(table)}")
     total_leaves = sum(int(leaf["total"]) for leaf in leaves)

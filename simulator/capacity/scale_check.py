@@ -22,6 +22,7 @@ from typing import ClassVar
 from simulator.capacity.model import PerUserDay
 from simulator.capacity.month_scale import MonthScale
 from simulator.capacity.project import Interval, linear_fit
+from simulator.errors import InvariantError
 
 MIN_EARLY_DAYS = 3  # a line through two points has no interval
 
@@ -65,10 +66,10 @@ def check_month(unit: PerUserDay, month: MonthScale, early_days: int) -> list[Sc
     `MIN_EARLY_DAYS`) is how many days the seeds' runs were fitted on."""
     early_days = max(early_days, MIN_EARLY_DAYS)
     if unit.variant != month.variant:
-        raise ValueError(f"unit costs of {unit.variant} against a month of {month.variant}")
+        raise InvariantError(f"unit costs of {unit.variant} against a month of {month.variant}")
     if len(month.growth) <= early_days:
-        raise ValueError(f"a month-scale check needs more than {early_days} days of growth, "
-                         f"got {len(month.growth)}")
+        raise InvariantError(f"a month-scale check needs more than {early_days} days of "
+                             f"growth, got {len(month.growth)}")
     checks = []
     for table, per_row in unit.bytes_per_row.items():
         if table not in month.final:

@@ -19,6 +19,8 @@ from typing import Any, Protocol, TypeVar
 import httpx
 
 from simulator.drivers.blocking import connect_as_app, execute
+from simulator.errors import AppKilled as AppKilled
+from simulator.errors import StateError
 from simulator.phone.effects import Cursor, Http, HttpResponse, NetOperation, NetworkError, Sql
 
 T = TypeVar("T")
@@ -79,10 +81,6 @@ class Transport(Protocol):
     def __call__(self, request: Http) -> Awaitable[HttpResponse]: ...
 
 
-class AppKilled(Exception):
-    """The app was killed in the middle of an operation (a fault, `kill_after`)."""
-
-
 async def run_async(path: str | Path, transport: Transport, operation: NetOperation[T],
                     busy_timeout_s: float = 2.5, journal_mode: str | None = None,
                     kill_after: int | None = None,
@@ -100,7 +98,8 @@ async def run_async(path: str | Path, transport: Transport, operation: NetOperat
     `conn`: an open connection the caller owns (the Flutter side's, kept for the app's
     life) instead of opening `path`; it is not closed here, and a kill leaves closing it
     to the caller. Shared between operations, it must not carry a transaction across a
-    request (another operation's statements would join it): that raises RuntimeError.
+    request (another operation's statements would join it): that raises StateError (a
+    RuntimeError).
 
     `alive`: False once the app process this operation belongs to has died (another
     operation's kill, a reboot); the operation then dies too, at its next effect."""
@@ -122,8 +121,8 @@ async def run_async(path: str | Path, transport: Transport, operation: NetOperat
                 execute(conn, cursor, effect)
             else:
                 if shared and conn is not None and conn.in_transaction:
-                    raise RuntimeError(f"an operation holds a transaction across {effect.path} "
-                                       "on a shared connection")
+                    raise StateError(f"an operation holds a transaction across {effect.path} "
+                                     "on a shared connection")
                 try:
                     response = await transport(effect)
                 except NetworkError as exc:

@@ -21,6 +21,7 @@ from typing import Annotated, Any
 import msgspec
 from msgspec import Meta
 
+from simulator.errors import ScenarioError as ScenarioError
 from simulator.errors import UsageError
 from simulator.faults.options import ClockJump as ClockJump
 from simulator.faults.options import Doze as Doze
@@ -76,24 +77,20 @@ class Scenario(_Strict):
     def __post_init__(self) -> None:
         lookup_profile(self.profile)  # raises UsageError naming the known ones
         if self.schema not in ("as-is", "recommended"):
-            raise ValueError(f"schema must be as-is or recommended, got {self.schema!r}")
+            raise UsageError(f"schema must be as-is or recommended, got {self.schema!r}")
         if self.fleet.full_phones is not None and self.fleet.full_phones > self.fleet.phones:
-            raise ValueError(f"fleet.full_phones ({self.fleet.full_phones}) is more than "
+            raise UsageError(f"fleet.full_phones ({self.fleet.full_phones}) is more than "
                              f"fleet.phones ({self.fleet.phones})")
         unknown = set(self.fleet.personas or {}) - set(PERSONAS)
         if unknown:
-            raise ValueError(f"unknown persona(s) {sorted(unknown)} in fleet.personas; "
+            raise UsageError(f"unknown persona(s) {sorted(unknown)} in fleet.personas; "
                              f"known: {sorted(PERSONAS)}")
         if self.network.latency_ms_p99 < self.network.latency_ms_median:
-            raise ValueError("network.latency_ms_p99 must be >= network.latency_ms_median")
+            raise UsageError("network.latency_ms_p99 must be >= network.latency_ms_median")
 
     @property
     def full_phones(self) -> int:
         return self.fleet.phones if self.fleet.full_phones is None else self.fleet.full_phones
-
-
-class ScenarioError(UsageError):
-    """A scenario file that cannot be used; the message names the file and the key."""
 
 
 def scenarios_dir() -> Path:

@@ -17,6 +17,8 @@ from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
+from simulator.errors import NetworkError as NetworkError
+
 T = TypeVar("T")
 Rows = list[tuple[Any, ...]]
 
@@ -45,15 +47,6 @@ class HttpResponse:
 
     status: int
     body: bytes = b""
-
-
-class NetworkError(Exception):
-    """No response: `kind` is "timeout", "offline" or "refused" (a timeout may have been
-    delivered; the client cannot know)."""
-
-    def __init__(self, kind: str, detail: str = "") -> None:
-        super().__init__(f"{kind}: {detail}" if detail else kind)
-        self.kind = kind
 
 
 Operation = Generator[Sql, Rows, T]

@@ -18,16 +18,12 @@ from __future__ import annotations
 
 import sqlite3
 
-from simulator.errors import SimulatorError
+from simulator.errors import SchemaError as SchemaError
 from simulator.fixtures import sql_text
 from simulator.phone.effects import Operation, Sql
 
 V2, V3 = 2, 3
 CURRENT_USER_KEY = "current_user_id"
-
-
-class SchemaError(SimulatorError):
-    """The file's schema version is not one this code can open."""
 
 
 def _sql_text(name: str) -> str:

@@ -22,6 +22,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from simulator.errors import InvariantError
+
 I64 = npt.NDArray[np.int64]
 F32 = npt.NDArray[np.float32]
 F64 = npt.NDArray[np.float64]
@@ -68,21 +70,23 @@ class BatchBlock:
         return np.diff(self.offsets)
 
     def validate(self) -> None:
-        """Raise `ValueError` naming the first broken invariant."""
+        """Raise `InvariantError` (a `ValueError`) naming the first broken invariant."""
         b, n = self.size, int(self.t_ms.shape[0])
         per_batch = ("phone", "seq", "device_id", "user_id", "batch_id", "order_ms",
                      "period_start_ms", "period_end_ms", "has_pressure", "lat", "lon",
                      "accuracy_m", "geohash", "battery_level", "is_charging")
         for name in per_batch:
             if getattr(self, name).shape[0] != b:
-                raise ValueError(f"{name} has {getattr(self, name).shape[0]} rows, expected {b}")
+                raise InvariantError(
+                    f"{name} has {getattr(self, name).shape[0]} rows, expected {b}")
         for name in ("light", "accel", "gyro", "pressure"):
             if getattr(self, name).shape[0] != n:
-                raise ValueError(f"{name} has {getattr(self, name).shape[0]} rows, expected {n}")
+                raise InvariantError(
+                    f"{name} has {getattr(self, name).shape[0]} rows, expected {n}")
         if self.offsets.shape != (b + 1,) or self.offsets[0] != 0 or self.offsets[-1] != n:
-            raise ValueError("offsets must have B+1 entries from 0 to N")
+            raise InvariantError("offsets must have B+1 entries from 0 to N")
         if b and int(self.counts.min()) < 1:
-            raise ValueError("every batch needs at least one reading")
+            raise InvariantError("every batch needs at least one reading")
 
     def take(self, index: npt.NDArray[np.intp]) -> BatchBlock:
         """The batches at `index`, in that order (readings follow their batch)."""

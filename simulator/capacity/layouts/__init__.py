@@ -37,7 +37,7 @@ Invariants:
   batches and readings are counted in the database, and sampled batches' payloads are
   rebuilt from every layout and compared with the uploaded JSON (`RoundTripError`). A
   payload the typed layouts could not hold (an unknown or missing key, readings that
-  disagree on having a barometer) is refused up front with `ValueError`.
+  disagree on having a barometer) is refused up front with `InvariantError` (a `ValueError`).
 - PostgreSQL's accounting is the ground truth (`pgsize.table_size`): main, fsm and vm
   forks, the TOAST relation (its heap and index) and every index, read after
   `VACUUM (ANALYZE)`; a layout's parts add up to its `total_bytes`.

@@ -5,8 +5,8 @@ Invariants:
 - Equal information: whatever the strict structs accept, the typed layouts can hold
   without loss (absent and null stay apart where the JSON has both); a payload they could
   not hold (an unknown or missing key, readings that disagree on having a barometer, a
-  summary count that is not the number of readings) is refused up front with a
-  `ValueError` naming the upload.
+  summary count that is not the number of readings) is refused up front with an
+  `InvariantError` (a `ValueError`) naming the upload.
 - `payloads` are byte for byte what the API stores; sensor values are float32 with NaN
   for a JSON null, in `CHANNELS` order.
 """
@@ -27,6 +27,7 @@ from simulator.backend.store import device_hash
 from simulator.capacity.layouts._types import _ISO_SECONDS, F32, I64, Bool
 from simulator.capacity.layouts.tables import CHANNELS
 from simulator.capacity.workload import FleetSample, Upload, decoded, uploads
+from simulator.errors import InvariantError
 
 SAMPLE_START_MS = 1_709_510_400_000  # 2024-03-04T00:00:00Z, a Monday
 
@@ -120,14 +121,15 @@ def full_sample(seed: int = 1) -> FleetSample:
 
 def build_corpus(payloads: FleetSample | Iterable[bytes | Upload]) -> LayoutCorpus:
     """Parse upload envelopes (lines of `ggsim generate`, or `Upload`s) or generate a
-    fleet sample's; `ValueError` names the first upload the typed layouts cannot hold."""
+    fleet sample's; `InvariantError` (a `ValueError`) names the first upload the typed
+    layouts cannot hold."""
     source = uploads(payloads) if isinstance(payloads, FleetSample) else payloads
     builder = _CorpusBuilder()
     for i, item in enumerate(source):
         upload = item if isinstance(item, Upload) else decoded(bytes(item).rstrip(b"\n"))
         builder.add(i, upload)
     if not builder.payloads:
-        raise ValueError("no uploads to store: give at least one upload envelope")
+        raise InvariantError("no uploads to store: give at least one upload envelope")
     return builder.build()
 
 
@@ -148,8 +150,8 @@ class _CorpusBuilder:
             barometer = _barometer(payload)
             self.typed.append(_typed_values(payload, barometer))
         except (msgspec.MsgspecError, ValueError) as exc:
-            raise ValueError(f"upload {index} ({upload.batch_id}) cannot be stored in the "
-                             f"typed layouts without loss: {exc}") from None
+            raise InvariantError(f"upload {index} ({upload.batch_id}) cannot be stored in "
+                                 f"the typed layouts without loss: {exc}") from None
         self.payloads.append(upload.payload)
         self.uploads.append(upload)
         self.geohash.append(payload.geohash)

@@ -41,6 +41,7 @@ from simulator.capacity.layouts.tables import (
     scratch_schema,
 )
 from simulator.capacity.workload import FleetSample, Upload
+from simulator.errors import InvariantError
 
 
 def measure_layouts(database_url: str, payloads: FleetSample | Iterable[bytes | Upload], *,
@@ -79,13 +80,13 @@ async def measure_layouts_async(
 def _validate(repeats: int, chunk_batches: int, check_batches: int | None,
               time_budget_s: float | None) -> None:
     if repeats < 1:
-        raise ValueError(f"repeats must be at least 1, got {repeats}")
+        raise InvariantError(f"repeats must be at least 1, got {repeats}")
     if chunk_batches < 1:
-        raise ValueError(f"chunk_batches must be at least 1, got {chunk_batches}")
+        raise InvariantError(f"chunk_batches must be at least 1, got {chunk_batches}")
     if check_batches is not None and check_batches < 1:
-        raise ValueError(f"check_batches must be at least 1 or None (all), got {check_batches}")
+        raise InvariantError(f"check_batches must be at least 1 or None (all), got {check_batches}")
     if time_budget_s is not None and not time_budget_s > 0:
-        raise ValueError(f"time_budget_s must be positive or None, got {time_budget_s}")
+        raise InvariantError(f"time_budget_s must be positive or None, got {time_budget_s}")
 
 
 @dataclass(frozen=True)

@@ -21,10 +21,7 @@ import orjson
 from simulator.capacity.layouts._types import _ISO_SECONDS, EPOCH
 from simulator.capacity.layouts.corpus import LayoutCorpus
 from simulator.capacity.layouts.tables import CHANNELS, layout_tables
-
-
-class RoundTripError(AssertionError):
-    """A layout does not hold what was uploaded (a broken invariant, not bad input)."""
+from simulator.errors import RoundTripError as RoundTripError
 
 
 async def _counts(conn: Any, schema: str, layout: str) -> tuple[int, int]:

@@ -27,6 +27,8 @@ from typing import Any
 
 import asyncpg
 
+from simulator.errors import InvariantError
+
 LAYOUTS = ("jsonb_pglz", "jsonb_lz4", "readings_normalised", "typed_arrays")
 CHANNELS = ("light", "accel_x", "accel_y", "accel_z", "gyro_x", "gyro_y", "gyro_z",
             "pressure")
@@ -76,7 +78,7 @@ def layout_tables(layout: str) -> tuple[str, ...]:
 
 def _check_layout(layout: str) -> None:
     if layout not in LAYOUTS:
-        raise ValueError(f"unknown layout {layout!r}: choose one of {', '.join(LAYOUTS)}")
+        raise InvariantError(f"unknown layout {layout!r}: choose one of {', '.join(LAYOUTS)}")
 
 
 def _columns(layout: str, table: str) -> tuple[tuple[str, str], ...]:
