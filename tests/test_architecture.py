@@ -104,6 +104,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("fleet",),  # the fleet run
     ("report",),  # reads fleet and capacity results
     ("run_command", "capacity_command"),  # composition roots of `ggsim run` / `capacity`
+    ("commands",),  # the other subcommands: options, help, the command's work
     ("cli",),
 ]
 LAYER_OF = {unit: level for level, units in enumerate(LAYERS) for unit in units}
