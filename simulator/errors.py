@@ -8,6 +8,7 @@
      │    ├── SchemaError           a phone file's schema version this code cannot open
      │    ├── MigrationError        a backend migration failed or its history differs from the files
      │    ├── ApiLoadError          the backend refused a request of a capacity sample
+     │    ├── StackError            the stack refused a fleet's set-up (registering its phones)
      │    └── InputError            a request the backend API refuses (HTTP status, error code)
      ├── InternalError              a bug of the calling code, not bad input: never caught
      │    ├── InvariantError        (ValueError) a caller's arguments break a stated precondition
@@ -92,6 +93,14 @@ class ApiLoadError(SimulatorError):
     Raised by `simulator.capacity.api_load` when a request of the capacity sample is not
     answered 2xx (the measurement would be of a different set of rows); the message names
     the request and the answer. Look at the backend's log for why it refused."""
+
+
+class StackError(SimulatorError):
+    """The stack a fleet runs against refused its set-up.
+
+    Raised by `simulator.fleet.runner` when registering a phone (`POST /devices`) is not
+    answered 201: the message names the device and the answer. Check that `--target`
+    is a greengains backend and that its database is migrated."""
 
 
 class InputError(SimulatorError):

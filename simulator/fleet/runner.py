@@ -25,6 +25,7 @@ import orjson
 from simulator.checks.ledgers import Example, Generated
 from simulator.drivers.blocking import file_bytes
 from simulator.drivers.network import AiohttpTransport, Transport
+from simulator.errors import StackError
 from simulator.faults.network import NetworkFaults
 from simulator.faults.phone import PhoneFaults
 from simulator.fleet.clock import SimClock
@@ -150,7 +151,7 @@ class FleetRun:
                 {"device_id": device_id, "user_id": user_id}),
                 (("Content-Type", "application/json"),)))
             if response.status != 201:
-                raise RuntimeError(f"registering {device_id}: HTTP {response.status} "
+                raise StackError(f"registering {device_id}: HTTP {response.status} "
                                    f"{response.body[:200]!r}")
             return str(orjson.loads(response.body)["secret"])
         secrets: list[str] = []
