@@ -18,6 +18,9 @@ READINGS_PER_BATCH = BATCH_INTERVAL_S // SAMPLE_INTERVAL_S  # 30, review §4.2 "
 BLOCK_S = 3600  # generation works in UTC hour blocks; 12 batches per phone per block
 BATCHES_PER_BLOCK = BLOCK_S // BATCH_INTERVAL_S
 DAY_S = 86_400
+WINDOW_MS = BATCH_INTERVAL_S * MS_PER_S  # one upload window: 5 minutes
+HOUR_MS = BLOCK_S * MS_PER_S
+DAY_MS = DAY_S * MS_PER_S
 DEFAULT_START = "2024-01-01T00:00:00Z"  # the review's example payload starts here
 
 

@@ -21,8 +21,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from simulator.backend.payload import InputError
-
-DAY_MS = 86_400_000
+from simulator.instants import DAY_MS as DAY_MS
 
 
 @dataclass(frozen=True)

@@ -15,10 +15,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from simulator.backend.payload import decode_upload
+from simulator.instants import DAY_MS as DAY_MS
 from simulator.sensors import FleetConfig, FleetGenerator
 from simulator.sensors.encode import iter_lines
 
-DAY_MS = 86_400_000
 ANY_TIME_MS = 2**62  # decode_upload's "now": no batch is in the future of it
 
 

@@ -22,9 +22,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from simulator.faults.options import Faults
+from simulator.instants import DAY_MS
 from simulator.seeds import Stream, uniform_hash
 
-DAY_MS = 86_400_000
 _REBOOT, _DOZE, _JUMP = 10_000, 20_000, 30_000  # draw families within Stream.FAULTS
 
 

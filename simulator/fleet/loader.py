@@ -25,12 +25,12 @@ from simulator.fleet import sessions
 from simulator.fleet.events import Event, UploadDue
 from simulator.fleet.ledger import FleetLedger
 from simulator.fleet.phone import Phone
-from simulator.fleet.sessions import SESSION_GAP_MS, WINDOW_MS
+from simulator.fleet.sessions import SESSION_GAP_MS
+from simulator.instants import HOUR_MS, WINDOW_MS
 from simulator.phone import app
 from simulator.sensors.encode import encode_lines
 from simulator.sensors.generator import FleetGenerator
 
-HOUR_MS = 3_600_000
 # an hour's windows are all loaded this long before it starts (idle loading does it
 # earlier), so a session stop due in the hour's last SESSION_GAP_MS - WINDOW_MS, which
 # the next hour's windows decide, is scheduled before it is due

@@ -39,6 +39,7 @@ from simulator.fleet.ledger import FleetLedger
 from simulator.fleet.schedule import RuntimeDraws
 from simulator.fleet.timeline import Timeline
 from simulator.fleet.trace import Trace
+from simulator.instants import WINDOW_MS
 from simulator.phone import app, potsync
 from simulator.phone.effects import Http, HttpResponse, NetworkError
 from simulator.phone.profiles import FixProfile
@@ -53,7 +54,6 @@ from simulator.phone.uploader import (
     upload_batch,
 )
 
-WINDOW_MS = 300_000
 MAX_LIGHT_ATTEMPTS = 12  # an upload-only phone's attempts before it gives up
 
 

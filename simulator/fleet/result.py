@@ -15,12 +15,11 @@ from simulator import __version__
 from simulator.checks.ledgers import Verdict
 from simulator.fleet.scenario import Scenario
 from simulator.fleet.timeline import Timeline
-from simulator.instants import parse_instant
+from simulator.instants import WINDOW_MS, parse_instant
 
 if TYPE_CHECKING:
     from simulator.fleet.stack import Stack
 
-WINDOW_MS = 300_000
 SETTLE_S = 3_600.0  # simulated time after the last window for queues to drain
 MAX_LATE_WALL_S = 1.0  # p99 dispatch lateness beyond which the generator is saturated
 

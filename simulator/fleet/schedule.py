@@ -14,10 +14,9 @@ from collections.abc import Iterable, Iterator
 
 import numpy as np
 
+from simulator.instants import DAY_MS, HOUR_MS
 from simulator.seeds import Stream, uniform_hash
 
-DAY_MS = 86_400_000
-HOUR_MS = 3_600_000
 RETRY_WORKER_JITTERS = 4  # uniforms a retry-worker run uses
 MAX_KILL_EFFECTS = 6  # a killed operation dies after 0..5 effects
 

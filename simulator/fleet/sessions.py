@@ -17,7 +17,6 @@ from simulator.fleet.events import Event, SessionStart, SessionStop
 if TYPE_CHECKING:
     from simulator.fleet.phone import Phone
 
-WINDOW_MS = 300_000
 SESSION_GAP_MS = 10 * 60_000  # a longer gap between windows ends a tracking session
 Schedule = Callable[[int, Event], None]
 

@@ -23,11 +23,10 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from simulator.instants import DAY_MS as DAY_MS
 from simulator.phone import schema
 from simulator.phone.effects import Operation, Rows, Sql
 from simulator.phone.profiles import FixProfile
-
-DAY_MS = 86_400_000
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from simulator.instants import (
     BATCH_INTERVAL_S,
     BATCHES_PER_BLOCK,
     BLOCK_S,
-    DAY_S,
+    DAY_MS,
     MS_PER_S,
     READINGS_PER_BATCH,
     SAMPLE_INTERVAL_S,
@@ -45,7 +45,6 @@ I64 = npt.NDArray[np.int64]
 BLOCK_MS = BLOCK_S * MS_PER_S
 BATCH_MS = BATCH_INTERVAL_S * MS_PER_S
 SAMPLE_MS = SAMPLE_INTERVAL_S * MS_PER_S
-DAY_MS = DAY_S * MS_PER_S
 SAMPLES_PER_BLOCK = BATCHES_PER_BLOCK * READINGS_PER_BATCH
 N_NORMALS = 9  # per sample: light, accel x3, gyro x3, pressure, timestamp jitter
 N_UNIFORMS = 6  # per sample: missing, stuck, NaN light, NaN gyro, duplicate, reorder

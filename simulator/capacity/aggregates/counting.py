@@ -28,12 +28,11 @@ import numpy.typing as npt
 
 from simulator.capacity.aggregates._types import I64, Bytes
 from simulator.errors import UsageError
-from simulator.instants import BATCH_INTERVAL_S, DAY_S, MS_PER_S
+from simulator.instants import DAY_MS as DAY_MS
+from simulator.instants import HOUR_MS
+from simulator.instants import WINDOW_MS as WINDOW_MS
 from simulator.sensors.batch import BatchBlock
 
-WINDOW_MS = BATCH_INTERVAL_S * MS_PER_S  # the job's date_bin('5 minutes')
-DAY_MS = DAY_S * MS_PER_S
-HOUR_MS = 3_600_000
 WINDOWS_PER_HOUR = HOUR_MS // WINDOW_MS
 WINDOWS_PER_DAY = DAY_MS // WINDOW_MS  # 288
 GEOHASH_PRECISION = 6

@@ -29,14 +29,13 @@ from simulator.capacity.aggregates._types import I64, Progress
 from simulator.capacity.aggregates.counting import (
     _CODE_BITS,
     _CODE_MASK,
-    HOUR_MS,
     WINDOW_MS,
     WINDOWS_PER_HOUR,
     _geohash_code,
 )
 from simulator.capacity.aggregates.geometry import _ring_of
 from simulator.errors import UsageError
-from simulator.instants import MS_PER_S
+from simulator.instants import HOUR_MS, MS_PER_S
 from simulator.sensors.city import City
 from simulator.sensors.generator import FleetConfig, FleetGenerator
 

@@ -27,8 +27,8 @@ from simulator.capacity.phone_file.parameters import (
     PHONE,
     START_MS,
     UPLOADS_PER_DAY,
-    WINDOW_MS,
 )
+from simulator.instants import WINDOW_MS
 from simulator.sensors import FleetConfig, FleetGenerator, encode_lines, ids
 
 

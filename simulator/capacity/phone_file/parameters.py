@@ -13,12 +13,12 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from simulator.errors import UsageError
+from simulator.instants import DAY_MS as DAY_MS
+from simulator.instants import WINDOW_MS
 from simulator.phone.uploader import QueuePolicy
 
 Progress = Callable[[str], None]
 
-DAY_MS = 86_400_000
-WINDOW_MS = 300_000
 UPLOADS_PER_DAY = DAY_MS // WINDOW_MS  # 288
 START_MS = 1_717_372_800_000  # 2024-06-03T00:00:00Z, a Monday: the phone's first day
 PHONE = 0  # the simulated phone's index in the generator's fleet

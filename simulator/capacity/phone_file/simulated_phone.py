@@ -42,11 +42,11 @@ from simulator.capacity.phone_file.parameters import (
     DEFAULT_SEED,
     PHONE,
     START_MS,
-    WINDOW_MS,
 )
 from simulator.drivers.blocking import connect, execute
 from simulator.drivers.blocking import run as run_sql
 from simulator.errors import UsageError
+from simulator.instants import WINDOW_MS
 from simulator.phone import app, potsync, schema
 from simulator.phone.effects import Cursor, Http, NetOperation, NetworkError, Sql
 from simulator.phone.profiles import FixProfile

@@ -43,10 +43,9 @@ from simulator.capacity.queries._results import AggregateLoad, TileCoverage, Use
 from simulator.capacity.scratch import scratch_database
 from simulator.drivers.network import run_loop
 from simulator.errors import UsageError
+from simulator.instants import DAY_MS, HOUR_MS
 
 Progress = Callable[[str], None]
-HOUR_MS = 3_600_000
-DAY_MS = _tiles.DAY_MS
 READINGS_PER_BATCH = 30
 
 TILES_TODAY_5M = """

@@ -29,13 +29,13 @@ import numpy.typing as npt
 
 from simulator.capacity.aggregates import OccupancyModel
 from simulator.errors import UsageError
+from simulator.instants import DAY_MS as DAY_MS
+from simulator.instants import WINDOW_MS as WINDOW_MS
 from simulator.sensors.city import BERLIN, METRES_PER_DEGREE_LAT, City
 from simulator.sensors.geohash import encode
 
 I64 = npt.NDArray[np.int64]
 F64 = npt.NDArray[np.float64]
-WINDOW_MS = 300_000
-DAY_MS = 86_400_000
 WINDOWS_PER_DAY = DAY_MS // WINDOW_MS
 SPAN_DAYS = 30
 _CELL_LAT_DEG = 180.0 / (1 << 15)  # precision 6: 15 bits of latitude

@@ -37,14 +37,13 @@ from simulator.capacity.throughput.setting import (
     CLOCK_MARGIN_MS,
     PHONE_TIMEOUT_S,
     SAMPLE_START,
-    WINDOW_MS,
     Progress,
     say_to,
 )
 from simulator.capacity.throughput.step_numbers import step_result
 from simulator.drivers.network import run_loop
 from simulator.errors import UsageError
-from simulator.instants import BATCH_INTERVAL_S, MS_PER_S, parse_instant
+from simulator.instants import BATCH_INTERVAL_S, MS_PER_S, WINDOW_MS, parse_instant
 
 
 @dataclass(frozen=True)

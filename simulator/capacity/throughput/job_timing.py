@@ -40,13 +40,12 @@ from simulator.capacity.throughput.results import JobTimingResult, JobTimingRow
 from simulator.capacity.throughput.setting import (
     MINUTE_S,
     SAMPLE_START,
-    WINDOW_MS,
     Progress,
     say_to,
 )
 from simulator.drivers.network import run_loop
 from simulator.errors import UsageError
-from simulator.instants import parse_instant
+from simulator.instants import WINDOW_MS, parse_instant
 
 
 @dataclass(frozen=True)

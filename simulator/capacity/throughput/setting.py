@@ -14,13 +14,12 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from simulator.backend.app import BackendConfig
-from simulator.instants import BATCH_INTERVAL_S, DAY_S, MS_PER_S
+from simulator.instants import BATCH_INTERVAL_S, DAY_S
 
 Progress = Callable[[str], None]
 
 SAMPLE_START = "2024-03-04T08:00:00Z"  # a Monday morning: commuters on the move
 UPLOADS_PER_USER_DAY = DAY_S // BATCH_INTERVAL_S  # 288
-WINDOW_MS = BATCH_INTERVAL_S * MS_PER_S
 CLOCK_MARGIN_MS = 10 * 60_000  # the backend's clock starts this long after the last batch
 PHONE_TIMEOUT_S = 10.0  # OkHttp's default connect/read/write timeouts
 
