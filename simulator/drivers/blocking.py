@@ -56,6 +56,15 @@ def run(conn: sqlite3.Connection, operation: Operation[T]) -> T:
     return cursor.outcome()  # type: ignore[no-any-return]
 
 
+def run_on(path: str | Path, operation: Operation[T]) -> T:
+    """Execute `operation` on its own connection to `path`, closed when it is done."""
+    conn = connect(path)
+    try:
+        return run(conn, operation)
+    finally:
+        conn.close()
+
+
 def file_bytes(operations: Iterable[Operation[Any]]) -> bytes:
     """The bytes of a new SQLite file after `operations` ran on it, in order, on one
     connection. Closing that last connection checkpoints a WAL, so the bytes are the

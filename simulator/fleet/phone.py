@@ -295,22 +295,14 @@ class PhoneLife:
 
     @staticmethod
     def is_queued(db: Path, batch_id: str) -> bool:
-        conn = blocking.connect(db)
-        try:
-            return blocking.run(conn, app.is_queued(batch_id))
-        finally:
-            conn.close()
+        return blocking.run_on(db, app.is_queued(batch_id))
 
     def queue_due(self, phone: Phone, at: int) -> int | None:
         """When the phone's earliest queued upload is due, in true time (the queue keeps
         phone-clock times), or None when the queue is empty. Read on the loop: a thread
         would race the loop for the file's locks."""
         assert phone.db is not None
-        conn = blocking.connect(phone.db)
-        try:
-            due_on_phone = blocking.run(conn, app.next_retry_at())
-        finally:
-            conn.close()
+        due_on_phone = blocking.run_on(phone.db, app.next_retry_at())
         return None if due_on_phone is None else self.true_time(phone, due_on_phone, at)
 
     # -- the user and the app ----------------------------------------------------------

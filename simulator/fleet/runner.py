@@ -124,6 +124,8 @@ class FleetRun:
         self.phone_faults = PhoneFaults(scenario.seed, scenario.faults, self.start_ms,
                                         self.end_ms)
         self.phones: list[Phone] = []
+        self.life: PhoneLife | None = None  # set once the phones exist
+        self.dispatcher: Dispatcher | None = None
 
     @property
     def generated(self) -> list[Generated]:
@@ -160,8 +162,8 @@ class FleetRun:
                                               phones[i:i + REGISTER_BATCH]))
         return secrets
 
-    def _make_phones(self, secrets: list[str], faults: NetworkFaults,
-                     measured: _Measured) -> list[Phone]:
+    def _make_phones(self, ids: list[tuple[int, str, str]], secrets: list[str],
+                     faults: NetworkFaults, measured: _Measured) -> list[Phone]:
         """The fleet's phones; the full ones with a copy of a freshly started app's file.
         The run begins with each app's first start on a new install: its database work
         at start (performMaintenance with `auto_maintenance`) runs on the empty file,
@@ -169,7 +171,7 @@ class FleetRun:
         instead of as an event per phone at the first instant."""
         s = self.scenario
         phones = [Phone(p, d, u, Credentials(d, secret), faults.for_phone(measured, p))
-                  for (p, d, u), secret in zip(self._ids(), secrets, strict=True)]
+                  for (p, d, u), secret in zip(ids, secrets, strict=True)]
         fresh = file_bytes([app.open_connection(self.profile.flutter_journal_mode, 0),
                             schema.open_schema(self.profile.schema_version),
                             app.app_start(self.start_ms, self.profile)])
@@ -209,13 +211,14 @@ class FleetRun:
         began = time.monotonic()
         try:
             generator = self._fleet()
-            secrets = await self._register(self._ids(), raw)
+            ids = self._ids()
+            secrets = await self._register(ids, raw)
             self.clock = clock = SimClock(self.start_ms, s.speed)
             active_from = time.monotonic()
             self.stack.sync_clock(self.start_ms, s.speed)
             faults = NetworkFaults(s.seed, s.network, s.faults, clock, self.start_ms)
             measured = _Measured(raw, clock, self.timeline)
-            phones = self.phones = self._make_phones(secrets, faults, measured)
+            phones = self.phones = self._make_phones(ids, secrets, faults, measured)
             self.life = life = self.life_type(
                 self.profile, clock, self.draws, self.phone_faults, self.ledger,
                 self.timeline, self.schedule, s.seed, self.trace)
@@ -256,12 +259,10 @@ class FleetRun:
 
     def _stop(self) -> None:
         """An ended or interrupted run: its phones stop, their files go (if ours)."""
-        dispatcher = getattr(self, "dispatcher", None)
-        if dispatcher is not None:
-            dispatcher.cancel_all()
-        life = getattr(self, "life", None)
-        if life is not None:
-            life.app_conns.close_all()
+        if self.dispatcher is not None:
+            self.dispatcher.cancel_all()
+        if self.life is not None:
+            self.life.app_conns.close_all()
         if self._own_dir:  # first: an await after this is where a second interrupt lands
             shutil.rmtree(self.workdir, ignore_errors=True)
         gc.unfreeze()  # what the run froze can be collected again once it is dropped

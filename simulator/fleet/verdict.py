@@ -30,15 +30,8 @@ Arrival = tuple[str, int, int]  # device hash, arrival order, seq
 
 def phone_queues(phones: Sequence[Phone]) -> set[str]:
     """Every batch id the fully simulated phones' upload queues hold."""
-    queued: set[str] = set()
-    for phone in phones:
-        if phone.db is not None:
-            conn = blocking.connect(phone.db)
-            try:
-                queued |= set(blocking.run(conn, app.queued_upload_ids()))
-            finally:
-                conn.close()
-    return queued
+    return {batch_id for phone in phones if phone.db is not None
+            for batch_id in blocking.run_on(phone.db, app.queued_upload_ids())}
 
 
 def backend_ledger(stored: list[StoredUpload], generated: list[Generated]
