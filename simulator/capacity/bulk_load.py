@@ -17,6 +17,8 @@ import uuid
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+import asyncpg
+
 from simulator.backend import migrations, pot
 from simulator.backend.app import init_connection
 from simulator.backend.store import device_hash, instant
@@ -33,6 +35,17 @@ async def prepare(conn: Any, variant: str) -> None:
     await migrations.migrate(conn, variant)
     await conn.execute(f"SET search_path TO {migrations.namespace(variant)}")
     await init_connection(conn)
+
+
+async def connect(url: str, variant: str) -> Any:
+    """A connection to the database at `url`, prepared for `variant` (`prepare`)."""
+    conn = await asyncpg.connect(url, timeout=30)
+    try:
+        await prepare(conn, variant)
+    except BaseException:
+        await conn.close()
+        raise
+    return conn
 
 
 async def ensure_months(conn: Any, first_ms: int, last_ms: int) -> None:

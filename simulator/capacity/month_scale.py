@@ -17,8 +17,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import asyncpg
-
 from simulator.backend import migrations
 from simulator.capacity import bulk_load
 from simulator.capacity.daily_load import GrowthPoint, load_days, table_sizes
@@ -63,9 +61,8 @@ def measure_month_scale(server_url: str, variant: str, sample: FleetSample,
 
 async def _load(url: str, variant: str, sample: FleetSample, say: Progress
                 ) -> tuple[list[GrowthPoint], list[float], dict[str, TableSize]]:
-    conn = await asyncpg.connect(url, timeout=30)
+    conn = await bulk_load.connect(url, variant)
     try:
-        await bulk_load.prepare(conn, variant)
         if variant == "recommended":
             await bulk_load.ensure_months(conn, sample.start_ms - DAY_MS, sample.end_ms)
         loaded = await load_days(conn, variant, sample,

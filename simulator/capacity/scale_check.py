@@ -71,10 +71,10 @@ def check_month(unit: PerUserDay, month: MonthScale, early_days: int) -> list[Sc
         raise InvariantError(f"a month-scale check needs more than {early_days} days of "
                              f"growth, got {len(month.growth)}")
     checks = []
+    rows = [float(p.uploads) for p in month.growth]
     for table, per_row in unit.bytes_per_row.items():
         if table not in month.final:
             continue
-        rows = [float(p.uploads) for p in month.growth]
         sizes = [float(p.total_bytes[table]) for p in month.growth]
         early = linear_fit(rows[:early_days], sizes[:early_days])
         whole = linear_fit(rows, sizes)

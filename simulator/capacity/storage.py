@@ -17,8 +17,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import asyncpg
-
 from simulator.backend import jobs, migrations
 from simulator.backend.store import instant
 from simulator.capacity import bulk_load
@@ -84,18 +82,12 @@ def measure_storage(server_url: str, variant: str, *, seed: int, api_sample: Fle
                       counts[1] / max(counts[0], 1), seconds)
 
 
-async def _connect(url: str, variant: str) -> Any:
-    conn = await asyncpg.connect(url, timeout=30)
-    await bulk_load.prepare(conn, variant)
-    return conn
-
-
 def _tables(variant: str) -> tuple[str, ...]:
     return (*bulk_load.PER_UPLOAD_TABLES[variant], *bulk_load.PER_DEVICE_TABLES)
 
 
 async def _measure_api(url: str, variant: str, sample: FleetSample) -> dict[str, TableSize]:
-    conn = await _connect(url, variant)
+    conn = await bulk_load.connect(url, variant)
     try:
         await jobs.aggregate(conn, variant, sample.end_ms, lag_s=0.0,
                              lookback_s=(sample.end_ms - sample.start_ms) / 1000 + 3600)
@@ -106,7 +98,7 @@ async def _measure_api(url: str, variant: str, sample: FleetSample) -> dict[str,
 
 async def _copy_and_measure(url: str, variant: str, batches: list[Upload],
                             sample: FleetSample) -> dict[str, TableSize]:
-    conn = await _connect(url, variant)
+    conn = await bulk_load.connect(url, variant)
     try:
         if variant == "recommended":
             await bulk_load.ensure_months(conn, sample.start_ms - DAY_MS, sample.end_ms)
@@ -122,7 +114,7 @@ async def _copy_and_measure(url: str, variant: str, batches: list[Upload],
 async def _grow(url: str, variant: str, sample: FleetSample, say: Progress
                 ) -> tuple[list[GrowthPoint], dict[str, TableSize], JsonColumnSize,
                            TableSize | None, dict[str, TableSize], tuple[int, int]]:
-    conn = await _connect(url, variant)
+    conn = await bulk_load.connect(url, variant)
     try:
         if variant == "recommended":
             await bulk_load.ensure_months(conn, sample.start_ms - DAY_MS, sample.end_ms)
@@ -149,7 +141,7 @@ async def _devices_at_scale(url: str, variant: str, template: Upload) -> dict[st
     prefix, user_prefix = template.device_id[:-6], template.user_id[:-6]
     devices = [dataclasses.replace(template, device_id=f"{prefix}{i:06d}",
                                    user_id=f"{user_prefix}{i:06d}") for i in range(DEVICE_ROWS)]
-    conn = await _connect(url, variant)
+    conn = await bulk_load.connect(url, variant)
     try:
         await bulk_load.truncate(conn, variant)
         await bulk_load.copy_devices(conn, variant, devices)

@@ -28,14 +28,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import asyncpg
 import numpy as np
 import numpy.typing as npt
 import orjson
 
 from simulator.backend.store import device_hash, instant
 from simulator.capacity.aggregates import AggregateCellsReport, project_rows
-from simulator.capacity.bulk_load import ensure_months, prepare
+from simulator.capacity.bulk_load import connect, ensure_months
 from simulator.capacity.envelopes import Envelope, generate_envelopes
 from simulator.capacity.queries import _tiles
 from simulator.capacity.queries._postgres import time_query
@@ -188,9 +187,8 @@ def measure_tile_queries(database_url: str, cells: AggregateCellsReport,
     rings = _tiles.ring_cells(model.ring_cells.size, model.ring_m)
 
     async def main(url: str) -> list[TileCoverage]:
-        conn = await asyncpg.connect(url, timeout=30)
+        conn = await connect(url, "recommended")
         try:
-            await prepare(conn, "recommended")
             return [await _tile_queries(conn, n, cells, rings, now_ms, cap_rows, seed, budget,
                                         say) for n in users]
         finally:
@@ -267,9 +265,8 @@ async def _user_coverage(url: str, shape: CoverageShape, now_ms: int, seed: int,
     data = _user_rows(shape.users, shape.days, shape.background_users, now_ms, seed)
     say(f"user coverage: loading {len(data.records):,} sensor_batches rows ({shape.users} "
         f"users x {shape.days} days, {shape.background_users:,} more users' today)")
-    conn = await asyncpg.connect(url, timeout=30)
+    conn = await connect(url, "recommended")
     try:
-        await prepare(conn, "recommended")
         await ensure_months(conn, now_ms - (shape.days + 1) * DAY_MS, now_ms)
         rows, size = await _copy_batches(conn, data.records)
         loaded_s = time.perf_counter() - began

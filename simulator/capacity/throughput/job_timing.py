@@ -28,11 +28,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-import asyncpg
-
 from simulator.backend import jobs
 from simulator.backend.store import device_hash, instant
-from simulator.capacity.bulk_load import ensure_months, prepare
+from simulator.capacity.bulk_load import connect, ensure_months
 from simulator.capacity.envelopes import Envelope, generate_envelopes
 from simulator.capacity.scratch import scratch_database
 from simulator.capacity.throughput.job_fit import fit_job_times
@@ -103,9 +101,8 @@ def _span_ms(plan: _JobPlan) -> int:
 
 async def _time_job(url: str, plan: _JobPlan, pool: Sequence[Envelope], until_ms: int,
                     say: Progress) -> list[JobTimingRow]:
-    conn = await asyncpg.connect(url, timeout=30)
+    conn = await connect(url, "recommended")
     try:
-        await prepare(conn, "recommended")
         span = _span_ms(plan)
         await ensure_months(conn, until_ms - plan.deep_copies * span - 86_400_000, until_ms)
         found = [await _time_one(conn, users, 1, plan, pool, until_ms, say)
