@@ -66,7 +66,7 @@ def setting(tmp_path: Path, **faults: Any) -> tuple[EventQueue, RecordingLife, l
     queue = EventQueue()
     life = RecordingLife(profile("v2"), SimClock(START, 1e9), RuntimeDraws(1, 0.0),
                          PhoneFaults(1, scenario.faults, START, START + 3_600_000),
-                         FleetLedger(timeline), timeline, queue.push, 1)
+                         FleetLedger(timeline), timeline, queue.push)
     phones = [Phone(i, f"d{i}", f"u{i}", Credentials(f"d{i}", "s"), None,  # type: ignore[arg-type]
                     db=tmp_path / f"{i}.db") for i in range(2)]
     return queue, life, phones
@@ -141,3 +141,24 @@ def test_what_is_left_after_the_settle_period_is_accounted_for(tmp_path: Path) -
     assert life.ledger.final == {"a-late": Outcome.PHONE_OFF.value,
                                  "b-late": Outcome.NOT_SENT.value}
     assert life.done == [] and not queue
+
+
+def test_the_kill_is_decided_as_the_fatal_operation_begins_and_the_process_dies_once(
+        tmp_path: Path) -> None:
+    """With every operation fatal, the first to begin (in simulated order) kills its
+    process at its own instant; one of the same process that begins later only dies with
+    it, whatever the wall clock does; one of the new process kills that one in turn."""
+    queue, life, (phone, _) = setting(tmp_path)
+    life.draws = RuntimeDraws(1, 1.0)
+    old = phone.life
+    kill_after, alive = life.doomed(phone, START + 5_000, old, "upload a", "upload")
+    assert kill_after is not None and alive()  # dies by its own count, not with the process
+    assert phone.life == old + 1 and life.kills == 1
+    assert not phone.alive(old)()  # the rest of that process dies at its next effect
+    again, alive_again = life.doomed(phone, START + 6_000, old, "upload b", "upload")
+    assert again is None and not alive_again() and life.kills == 1
+    assert [(at, type(event).__name__) for at, event in queue.take_all()] == [
+        (START + 6_000, "AppStart")]
+    assert life.doomed(phone, START + 7_000, phone.life, None, "claim")[0] is None
+    assert life.doomed(phone, START + 8_000, phone.life, "claim d", "claim")[0] is not None
+    assert life.kills == 2 and phone.life == old + 2

@@ -17,6 +17,7 @@ app process that has died dies at its next effect; one retry worker runs per pho
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -75,7 +76,6 @@ class Phone:
     life: int = 0  # the app process's generation: a kill or a reboot starts a new one
     offline_attempts: int = 0  # consecutive drains that found no network
     draining: bool = False  # one retry worker per phone, as WorkManager's unique work
-    drains: int = 0  # retry-worker runs (keys their jitter: seeded, not timed)
     last_due_ms: int | None = None  # the phone's previous window end (tracking sessions)
     in_session: bool = False  # a session start is scheduled and its stop is not yet
     device_hash: str = field(init=False)  # the backend's hash of device_id, computed once
@@ -100,7 +100,6 @@ class PhoneLife:
     ledger: FleetLedger
     timeline: Timeline
     schedule: Callable[[int, Event], None]
-    seed: int
     trace: Trace | None = None
     policy: QueuePolicy = field(default_factory=QueuePolicy)
     app_conns: AppConnections = field(init=False)
@@ -122,28 +121,49 @@ class PhoneLife:
         return phone_ms - self.faults.clock_offset_ms(phone.index, at)
 
     async def flutter(self, phone: Phone, operation: Any, life: int,
-                      kill_key: str | None = None) -> Any:
+                      kill_key: str | None = None, what: str = "", at: int = 0) -> Any:
         """Run a Flutter-side operation of app generation `life` on the phone's kept
         connection; `kill_key`: the operation's identity for the app-kill draw (None:
-        never killed)."""
+        never killed), `what` and `at` name it and its true time in the kill's record.
+        The operation the app dies in runs on that process's own connection, which closes
+        (rolling back what it had open) when the operation dies."""
         assert phone.db is not None
+        kill_after, alive = self.doomed(phone, at, life, kill_key, what)
+        if kill_after is not None:
+            return await run_async(phone.db, phone.transport, operation,
+                                   journal_mode=self.profile.flutter_journal_mode,
+                                   kill_after=kill_after)
         conn = self.app_conns.acquire(phone.index, phone.db)
         try:
             return await run_async(phone.db, phone.transport, operation, conn=conn,
-                                   kill_after=None if kill_key is None else
-                                   self.draws.kill_after(phone.index, kill_key),
-                                   alive=phone.alive(life))
+                                   alive=alive)
         finally:
             self.app_conns.release(conn)
 
+    def doomed(self, phone: Phone, at: int, life: int, kill_key: str | None, what: str
+               ) -> tuple[int | None, Callable[[], bool]]:
+        """Whether the operation `kill_key` of app generation `life`, at true time `at`,
+        is the one the app is killed in. Decided as the operation begins (operations
+        begin in simulated order), not when it reaches its fatal effect: which of two
+        concurrent operations gets there first is wall-clock timing, and it used to decide
+        which kill counted and when the app restarted. Returns run_async's `kill_after`
+        and `alive`: the fatal operation dies by its own count, after that many effects
+        (if it has fewer, the app dies as it ends); any other dies with its process, at
+        its next effect once that process is dead."""
+        if kill_key is None or phone.life != life:
+            return None, phone.alive(life)
+        kill_after = self.draws.kill_after(phone.index, kill_key)
+        if kill_after is None:
+            return None, phone.alive(life)
+        self.killed(phone, at, what, life)
+        return kill_after, lambda: True
+
     def killed(self, phone: Phone, at: int, what: str, life: int) -> None:
-        """An operation of app generation `life` died during `what` at true time `at`.
-        If that process was still alive, this kill ends it: every other operation of it
-        dies at its next effect, Flutter's connection goes (what it had open rolls back),
-        Android restarts the sticky service a second later and the app's start runs. If
-        it had already died, the operation only died with it."""
-        if phone.life != life:
-            return
+        """The app process of generation `life` is killed during `what` at true time
+        `at` (`doomed` decided it): every other operation of it dies at its next effect,
+        Flutter's kept connection goes (what it had open rolls back), Android restarts
+        the sticky service a second later and the app's start runs."""
+        assert phone.life == life, "a process dies once"
         phone.life += 1
         self.app_conns.drop(phone.index)
         self.kills += 1
@@ -175,14 +195,13 @@ class PhoneLife:
         now = self.phone_now(phone, at)
         jitter = self.draws.upload_jitter(phone.index, batch_id)
         life = phone.life
+        kill_after, alive = self.doomed(phone, at, life, f"upload {batch_id}", "upload")
         try:
             outcome = await run_async(phone.db, phone.transport, upload_batch(
                 envelope, c, phone.creds, now, jitter, self.profile, self.policy),
                 journal_mode=self.profile.kotlin_journal_mode,
-                kill_after=self.draws.kill_after(phone.index, f"upload {batch_id}"),
-                alive=phone.alive(life))
+                kill_after=kill_after, alive=alive)
         except AppKilled:
-            self.killed(phone, at, "upload", life)
             if self.is_queued(phone.db, batch_id):  # killed after it was queued: it is there
                 self.ledger.mark(at, batch_id, Outcome.QUEUED)
                 self.want_drain(phone, at + backoff_ms(0, jitter, self.policy))
@@ -226,9 +245,8 @@ class PhoneLife:
         try:
             sync = await self.flutter(phone, potsync.after_upload(
                 phone.user_id, batch_id, phone.creds, self.phone_now(phone, at),
-                self.profile), life, f"pot {batch_id}")
+                self.profile), life, f"pot {batch_id}", "pot sync", at)
         except AppKilled:
-            self.killed(phone, at, "pot sync", life)
             return
         self.timeline.pot(at, phone.index, sync)
 
@@ -251,8 +269,7 @@ class PhoneLife:
         assert phone.db is not None
         at = self.clock.operation_ms()
         now = self.phone_now(phone, at)
-        phone.drains += 1
-        jitters = self.draws.drain_jitters(phone.index, phone.drains)
+        jitters = self.draws.drain_jitters(phone.index, at)
         built: dict[str, app.Contribution] = {}
 
         def contribution_of(batch_id: str, envelope: bytes) -> app.Contribution:
@@ -260,14 +277,13 @@ class PhoneLife:
             return built[batch_id]
         done: list[tuple[str, UploadOutcome]] = []
         life = phone.life
-        try:
+        kill_after, alive = self.doomed(phone, at, life, f"drain {at}",
+                                        "retry worker")
+        with contextlib.suppress(AppKilled):  # what finished before the kill counts
             await run_async(phone.db, phone.transport, drain_queue(
                 phone.creds, now, jitters, self.profile, contribution_of, self.policy, done),
                 journal_mode=self.profile.kotlin_journal_mode,
-                kill_after=self.draws.kill_after(phone.index, f"drain {phone.drains}"),
-                alive=phone.alive(life))
-        except AppKilled:
-            self.killed(phone, at, "retry worker", life)  # what finished before counts
+                kill_after=kill_after, alive=alive)
         for batch_id, outcome in done:
             self.ledger.record(phone, batch_id, outcome, at, built.get(batch_id))
         try:
@@ -319,9 +335,8 @@ class PhoneLife:
         try:
             result = await self.flutter(phone, potsync.claim(
                 phone.user_id, f"{phone.device_id}-{day}", phone.creds, now, self.profile),
-                life, f"claim {day}")
+                life, f"claim {day}", "claim", at)
         except AppKilled:
-            self.killed(phone, at, "claim", life)
             result = "killed"
         phone.claims[day] = result
         if self.trace is not None:
@@ -336,12 +351,11 @@ class PhoneLife:
         try:
             if start:
                 await self.flutter(phone, app.start_tracking_session(
-                    now, self.profile, phone.user_id), life, f"{what} {at}")
+                    now, self.profile, phone.user_id), life, f"{what} {at}", what, at)
                 return
             stopped = await self.flutter(phone, app.stop_tracking_session(
-                now, self.profile, "idle", phone.user_id), life, f"{what} {at}")
+                now, self.profile, "idle", phone.user_id), life, f"{what} {at}", what, at)
         except AppKilled:
-            self.killed(phone, at, what, life)
             return
         phone.ledger.stops.append(stopped)
         if self.trace is not None:
@@ -401,7 +415,8 @@ class PhoneLife:
         reported, and the run goes on."""
         assert phone.db is not None
         try:
-            what = storm.storm(phone.db, self.profile, phone.ledger, seed=self.seed,
+            what = storm.storm(phone.db, self.profile, phone.ledger,
+                               u=self.draws.storm_kind(phone.index, number),
                                phone=phone.index, number=number, now_ms=now,
                                user_id=phone.user_id)
         except Exception as exc:

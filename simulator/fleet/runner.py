@@ -221,7 +221,7 @@ class FleetRun:
             phones = self.phones = self._make_phones(ids, secrets, faults, measured)
             self.life = life = self.life_type(
                 self.profile, clock, self.draws, self.phone_faults, self.ledger,
-                self.timeline, self.schedule, s.seed, self.trace)
+                self.timeline, self.schedule, self.trace)
             self._plan(phones)
             loader = Loader(generator, phones, self.ledger, self.schedule, self.start_ms,
                             self.end_ms)

@@ -3,7 +3,8 @@ file, during a fleet run.
 
 Each storm is one of the racing pairs of review §2.2 (and the ones it missed), run with
 the interleaving scheduler on the phone's real file in a schedule drawn from (seed,
-phone, storm number), so it is real SQLite behaviour and replays exactly:
+phone, storm number: `schedule.Draw.STORM_KIND`), so it is real SQLite behaviour and
+replays exactly:
 - `R1`: the Kotlin upload flow's save of an acknowledged batch and Flutter's
   insertContribution of the same id with its own values;
 - `R2`: stopTrackingSession from the UI and from the service on one active session;
@@ -19,23 +20,20 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from simulator.checks.invariants import Ledger
 from simulator.drivers import interleave
 from simulator.drivers.blocking import connect, run
 from simulator.phone import app
 from simulator.phone.profiles import FixProfile
-from simulator.seeds import Stream, uniform_hash
 
 KINDS = ("R1", "R2", "R3", "R4")
 FAR_FUTURE_MS = 4_102_444_800_000  # 2100: the retry worker never picks storm entries
 
 
-def storm(db: Path, profile: FixProfile, ledger: Ledger, *, seed: int, phone: int,
+def storm(db: Path, profile: FixProfile, ledger: Ledger, *, u: float, phone: int,
           number: int, now_ms: int, user_id: str) -> str:
-    """Run one storm on `db`; returns its kind and schedule ("R2:abab")."""
-    u = float(uniform_hash(seed, Stream.RUNTIME, np.int64(phone), np.int64(3_000_000 + number)))
+    """Run one storm on `db`; returns its kind and schedule ("R2:abab"). `u`: the storm's
+    uniform (`schedule.RuntimeDraws.storm_kind`), which picks its race and interleaving."""
     kind = KINDS[int(u * len(KINDS)) % len(KINDS)]
     tag = f"storm-{phone}-{number}"
     user = f"{user_id}-{tag}"
