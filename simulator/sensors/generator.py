@@ -17,7 +17,7 @@ Invariants:
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -51,6 +51,7 @@ from simulator.sensors.sky import Sky
 from simulator.sensors.traits import Traits, draw_traits
 from simulator.sensors.windows import BATTERY_STEP_MIN, batteries, fixes, kept_windows
 
+MAX_CHUNKS = 256  # sets of phones whose day plans are kept (a fleet run uses one per piece)
 SEQ_EPOCH_MS = 1_577_836_800_000  # 2020-01-01T00:00:00Z: seq counts windows from here
 BATTERY_LOOKBACK_DAYS = 3
 
@@ -122,16 +123,22 @@ class FleetGenerator:
         self.tables = rhythm_tables(self.persona_names)
         self.sky = Sky.seeded(config.seed, list(CITIES).index(config.city.name)
                               if config.city.name in CITIES else len(CITIES), config.city.lon)
-        self._chunks: dict[tuple[int, int], _Chunk] = {}
+        self._chunks: dict[bytes, _Chunk] = {}  # by the phones' indices, oldest first
 
     # -- public API -----------------------------------------------------------------
 
-    def block(self, phones: range, hour: int) -> BatchBlock:
-        """Batches of `phones` whose true window starts in UTC hour `hour` and in the
-        configured interval, ordered by (true window start, phone)."""
-        if phones.step != 1 or phones.start < 0 or phones.stop > self.config.phones:
-            raise UsageError(f"phones {phones} are not a contiguous part of the fleet")
-        chunk = self._chunk(phones)
+    def block(self, phones: range | Sequence[int], hour: int) -> BatchBlock:
+        """Batches of `phones` (a range of the fleet's indices, or any ascending set of
+        them: a load-test worker holds scattered phones) whose true window starts in UTC
+        hour `hour` and in the configured interval, ordered by (true window start,
+        phone). The phones generated together keep their day plans for the next hours,
+        so asking for the same set hour after hour is the cheap way."""
+        idx = np.asarray(phones, dtype=np.int64)
+        if idx.ndim != 1 or not idx.size or idx[0] < 0 or idx[-1] >= self.config.phones or (
+                idx.size > 1 and not bool(np.all(np.diff(idx) > 0))):
+            raise UsageError(f"phones {_shown(phones)} are not an ascending set of the "
+                             f"fleet's {self.config.phones} phones")
+        chunk = self._chunk(idx)
         blk = self._generate(chunk, hour)
         order = np.lexsort((blk.phone, blk.order_ms))
         return blk.take(order)
@@ -139,22 +146,26 @@ class FleetGenerator:
     def iter_blocks(self, chunk_phones: int = 1000) -> Iterator[BatchBlock]:
         """The whole fleet, one hour block at a time, each in time order."""
         for hour in self.config.hour_blocks:
-            parts = [self._generate(self._chunk(chunk), hour)
+            parts = [self._generate(self._chunk(np.arange(chunk.start, chunk.stop,
+                                                          dtype=np.int64)), hour)
                      for chunk in self.config.phone_chunks(chunk_phones)]
             blk = concat(parts)
             yield blk.take(np.lexsort((blk.phone, blk.order_ms)))
 
     # -- internals ------------------------------------------------------------------
 
-    def _chunk(self, phones: range) -> _Chunk:
-        key = (phones.start, phones.stop)
+    def _chunk(self, idx: I64) -> _Chunk:
+        key = idx.tobytes()
         if key not in self._chunks:
-            idx = np.arange(phones.start, phones.stop, dtype=np.int64)
+            while len(self._chunks) >= MAX_CHUNKS:  # the least recently asked for goes
+                del self._chunks[next(iter(self._chunks))]
             traits = draw_traits(self.config.seed, idx, self.config.city, self.persona_names,
                                  self.persona_weights, self.config.barometer_share,
                                  ground_m=self.sky.ground_m)
             self._chunks[key] = _Chunk(traits, ids.device_ids(self.config.seed, idx),
                                        ids.user_ids(self.config.seed, idx))
+        else:
+            self._chunks[key] = self._chunks.pop(key)  # now the most recent
         return self._chunks[key]
 
     def _plan(self, chunk: _Chunk, day: int) -> DayPlan:
@@ -288,3 +299,11 @@ def _join_days(plan_a: DayPlan, battery_a: F64, plan_b: DayPlan, battery_b: F64
         day_u=plan_a.day_u,  # day-level draws are read per day (_day), not from a join
     )
     return joined, np.concatenate([battery_a[:, :-1], battery_b], axis=1)
+
+
+def _shown(phones: range | Sequence[int]) -> str:
+    """A set of phones in an error message, shortened."""
+    if isinstance(phones, range):
+        return str(phones)
+    items = list(phones)
+    return str(items) if len(items) <= 6 else f"[{items[0]}, {items[1]}, ..., {items[-1]}]"
