@@ -10,16 +10,24 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import Protocol
 
+from simulator.checks.invariants import Ledger
 from simulator.checks.ledgers import Generated, Outcome
 from simulator.fleet.timeline import Timeline
 from simulator.fleet.trace import Trace
 from simulator.phone.app import Contribution
 from simulator.phone.uploader import UploadOutcome
 
-if TYPE_CHECKING:
-    from simulator.fleet.phone import Phone
+
+class Holder(Protocol):
+    """What a ledger entry needs of the phone that sent the batch (a fleet run's `Phone`,
+    a load test's phone): its index and its own ledger for the store invariants."""
+
+    @property
+    def index(self) -> int: ...
+    @property
+    def ledger(self) -> Ledger: ...
 
 
 @dataclass
@@ -52,7 +60,7 @@ class FleetLedger:
             self.maintained[batch_id] = at_ms
             self.timeline.outcome(at_ms, batch_id, Outcome.MAINTENANCE.value)
 
-    def record(self, phone: Phone, batch_id: str, outcome: UploadOutcome, at_ms: int,
+    def record(self, phone: Holder, batch_id: str, outcome: UploadOutcome, at_ms: int,
                contribution: Contribution | None) -> None:
         """What the phone's code ended an upload attempt with."""
         result = Outcome(outcome.result)

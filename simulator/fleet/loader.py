@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import gc
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from simulator.checks.ledgers import Generated
@@ -28,6 +28,7 @@ from simulator.fleet.phone import Phone
 from simulator.fleet.sessions import SESSION_GAP_MS
 from simulator.instants import HOUR_MS, WINDOW_MS
 from simulator.phone import app
+from simulator.sensors.batch import BatchBlock
 from simulator.sensors.encode import encode_lines
 from simulator.sensors.generator import FleetGenerator
 
@@ -94,25 +95,49 @@ class Loader:
 
     def _load(self, hour: int, part: range) -> None:
         """Schedule the uploads of phones `part` whose windows start in `hour`."""
-        block = self.generator.block(part, hour)
-        lines = encode_lines(block)
-        for i, line in enumerate(lines):
-            order_ms = int(block.order_ms[i])
-            due = order_ms + WINDOW_MS
-            if not self.start_ms <= order_ms < self.end_ms:
-                continue
-            p = int(block.phone[i])
-            batch_id = block.batch_id[i].decode()
-            phone = self.phones[p]
-            self.ledger.generated.append(Generated(batch_id, p, int(block.seq[i]),
-                                                   phone.device_hash,
-                                                   int(block.period_start_ms[i]), due))
-            # a full phone's local record, from the block (not parsed back from the line)
-            c = None if phone.db is None else app.Contribution(
-                batch_id, int(block.period_start_ms[i]), int(block.counts[i]),
-                block.geohash[i].decode(), True, int(block.period_start_ms[i]) + WINDOW_MS,
-                phone.user_id)
-            self.schedule(due, UploadDue(phone, batch_id, bytes(line).rstrip(b"\n"), c))
-            sessions.track(phone, due, self.schedule)
+        for batch in batches(self.generator.block(part, hour), self.start_ms, self.end_ms):
+            phone = self.phones[batch.phone]
+            self.ledger.generated.append(batch.generated(phone.device_hash))
+            c = None if phone.db is None else batch.contribution(phone.user_id)
+            self.schedule(batch.due_ms, UploadDue(phone, batch.batch_id, batch.envelope, c))
+            sessions.track(phone, batch.due_ms, self.schedule)
         sessions.end_sessions((self.phones[p] for p in part), (hour + 1) * HOUR_MS + WINDOW_MS,
                               self.schedule)
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """One generated batch as a phone sends it: its envelope (one JSON line, the bytes
+    `ggsim generate` writes), due when its window closes."""
+
+    phone: int
+    batch_id: str
+    envelope: bytes
+    due_ms: int
+    seq: int
+    period_start_ms: int
+    count: int
+    geohash: str
+
+    def generated(self, device_hash: str) -> Generated:
+        """Its entry in the generated ledger."""
+        return Generated(self.batch_id, self.phone, self.seq, device_hash,
+                         self.period_start_ms, self.due_ms)
+
+    def contribution(self, user_id: str) -> app.Contribution:
+        """A fully simulated phone's local record of it (from the block, not parsed back
+        from the envelope)."""
+        return app.Contribution(self.batch_id, self.period_start_ms, self.count,
+                                self.geohash, True, self.period_start_ms + WINDOW_MS, user_id)
+
+
+def batches(block: BatchBlock, start_ms: int, end_ms: int) -> Iterator[Batch]:
+    """The block's batches whose window starts in [start_ms, end_ms), in its order."""
+    for i, line in enumerate(encode_lines(block)):
+        order_ms = int(block.order_ms[i])
+        if not start_ms <= order_ms < end_ms:
+            continue
+        yield Batch(int(block.phone[i]), block.batch_id[i].decode(),
+                    bytes(line).rstrip(b"\n"), order_ms + WINDOW_MS, int(block.seq[i]),
+                    int(block.period_start_ms[i]), int(block.counts[i]),
+                    block.geohash[i].decode())

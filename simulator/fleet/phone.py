@@ -180,13 +180,6 @@ class PhoneLife:
 
     # -- uploads -----------------------------------------------------------------------
 
-    def contribution(self, phone: Phone, batch_id: str, envelope: bytes) -> app.Contribution:
-        """The local record of a queued envelope (the retry worker's success path)."""
-        payload = orjson.loads(envelope)["payload"]
-        return app.Contribution(batch_id, int(payload["timestamp"]),
-                                len(payload["batch"]), payload.get("geohash"), True,
-                                int(payload["timestamp"]) + WINDOW_MS, phone.user_id)
-
     async def full_upload(self, phone: Phone, batch_id: str, envelope: bytes,
                           c: app.Contribution) -> None:
         """A full phone's upload: the Kotlin flow (send, save, or queue)."""
@@ -273,7 +266,7 @@ class PhoneLife:
         built: dict[str, app.Contribution] = {}
 
         def contribution_of(batch_id: str, envelope: bytes) -> app.Contribution:
-            built[batch_id] = self.contribution(phone, batch_id, envelope)
+            built[batch_id] = contribution_of_queued(batch_id, envelope, phone.user_id)
             return built[batch_id]
         done: list[tuple[str, UploadOutcome]] = []
         life = phone.life
@@ -296,18 +289,10 @@ class PhoneLife:
     def _reschedule_drain(self, phone: Phone, done: list[tuple[str, UploadOutcome]],
                           now: int, jitter: float) -> None:
         """`now` is true time; the queue's due times are on the phone's clock."""
-        due = self.queue_due(phone, now)
-        if due is None:
-            phone.offline_attempts = 0
-            return
-        if done and done[-1][1].status is None and done[-1][1].result == Outcome.QUEUED:
-            # no network: like WorkManager with a network constraint, the worker waits for
-            # connectivity (probed with its own backoff), not for each entry's due time
-            phone.offline_attempts += 1
-            due = now + backoff_ms(phone.offline_attempts, jitter, self.policy)
-        else:
-            phone.offline_attempts = 0
-        self.want_drain(phone, max(due, now + 1000))
+        due, phone.offline_attempts = next_drain(self.queue_due(phone, now), done, now,
+                                                 jitter, phone.offline_attempts, self.policy)
+        if due is not None:
+            self.want_drain(phone, due)
 
     @staticmethod
     def is_queued(db: Path, batch_id: str) -> bool:
@@ -425,3 +410,27 @@ class PhoneLife:
         if self.trace is not None:
             self.trace.event(now, phone.index, "storm", race=what)
 
+
+def next_drain(queue_due: int | None, done: list[tuple[str, UploadOutcome]], now: int,
+               jitter: float, offline_attempts: int, policy: QueuePolicy
+               ) -> tuple[int | None, int]:
+    """When the retry worker runs next after a run that ended at `now` with `done`, and
+    the phone's consecutive offline runs: None when the queue is empty (`queue_due`: its
+    earliest entry's due time, true time). After a run that found no network the worker
+    waits for connectivity, probed with its own backoff, like WorkManager with a network
+    constraint, not for each entry's due time; never sooner than a second."""
+    if queue_due is None:
+        return None, 0
+    if done and done[-1][1].status is None and done[-1][1].result == Outcome.QUEUED:
+        offline_attempts += 1
+        return max(now + backoff_ms(offline_attempts, jitter, policy), now + 1000), \
+            offline_attempts
+    return max(queue_due, now + 1000), 0
+
+
+def contribution_of_queued(batch_id: str, envelope: bytes, user_id: str) -> app.Contribution:
+    """The local record of a queued envelope (the retry worker's success path)."""
+    payload = orjson.loads(envelope)["payload"]
+    return app.Contribution(batch_id, int(payload["timestamp"]), len(payload["batch"]),
+                            payload.get("geohash"), True,
+                            int(payload["timestamp"]) + WINDOW_MS, user_id)
