@@ -64,6 +64,19 @@ def forbidden_imports(directory: Path, prefixes: tuple[str, ...]) -> list[str]:
     return found
 
 
+def test_only_the_locust_user_imports_locust_or_gevent() -> None:
+    """Importing locust patches the standard library for gevent: only the module the
+    locustfile loads may do it, or any command importing the rest would be patched."""
+    for path in sorted(ROOT.rglob("*.py")):
+        tree = ast.parse(path.read_text())
+        names = {alias.name.split(".")[0] for node in ast.walk(tree)
+                 if isinstance(node, ast.Import) for alias in node.names}
+        names |= {node.module.split(".")[0] for node in ast.walk(tree)
+                  if isinstance(node, ast.ImportFrom) and node.module and not node.level}
+        if names & {"locust", "gevent", "geventhttpclient"}:
+            assert path.relative_to(ROOT).as_posix() == "loadtest/user.py", path
+
+
 def test_capacity_measures_and_never_imports_the_fleet_the_report_or_the_cli() -> None:
     assert forbidden_imports(ROOT / "capacity", (
         "simulator.fleet", "simulator.report", "simulator.cli",
@@ -102,7 +115,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("drivers",),  # execute the phone core's effects on real files and sockets
     ("checks", "faults", "capacity"),  # invariants and harnesses, fault models, measures
     ("fleet",),  # the fleet run
-    ("report",),  # reads fleet and capacity results
+    ("report", "loadtest"),  # reads fleet and capacity results; the fleet under locust
     ("run_command", "capacity_command"),  # composition roots of `ggsim run` / `capacity`
     ("commands",),  # the other subcommands: options, help, the command's work
     ("cli",),

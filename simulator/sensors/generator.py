@@ -124,6 +124,7 @@ class FleetGenerator:
         self.sky = Sky.seeded(config.seed, list(CITIES).index(config.city.name)
                               if config.city.name in CITIES else len(CITIES), config.city.lon)
         self._chunks: dict[bytes, _Chunk] = {}  # by the phones' indices, oldest first
+        self.max_chunks = MAX_CHUNKS
 
     # -- public API -----------------------------------------------------------------
 
@@ -157,7 +158,7 @@ class FleetGenerator:
     def _chunk(self, idx: I64) -> _Chunk:
         key = idx.tobytes()
         if key not in self._chunks:
-            while len(self._chunks) >= MAX_CHUNKS:  # the least recently asked for goes
+            while len(self._chunks) >= self.max_chunks:  # the least recently asked for goes
                 del self._chunks[next(iter(self._chunks))]
             traits = draw_traits(self.config.seed, idx, self.config.city, self.persona_names,
                                  self.persona_weights, self.config.barometer_share,

@@ -1,0 +1,79 @@
+"""The load test's own options, added to locust's parser (so they show in the web UI and
+travel from the master to its workers with every spawn), and what they make: the
+scenario, the gates and where the summary goes.
+
+The scenario gives the simulated start, duration, speed, seed, profile and schema, as for
+`ggsim run`; the options override it. Its network and fault sections do not apply: a load
+test's network is the real one.
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+from typing import Any
+
+from simulator.fleet import scenario as scenarios
+from simulator.fleet.scenario import Scenario
+from simulator.loadtest.gates import Gates
+
+DEFAULT_FLEET = 100_000  # phone indices users are drawn from (the scenario file's maximum)
+
+
+def add_options(parser: Any) -> None:
+    """Add the options to locust's parser (`init_command_line_parser`)."""
+    group = parser.add_argument_group("ggsim", "the simulated phones (greengains-sim)")
+    group.add_argument("--scenario", default="smoke",
+                       help="scenario name or .toml path: start, duration, speed, seed, "
+                            "profile, schema, thresholds (default smoke)")
+    group.add_argument("--seed", type=int, default=None, help="override the scenario's seed")
+    group.add_argument("--speed", type=float, default=None,
+                       help="simulated seconds per real second (the phones' cadence and "
+                            "the backend's clock), overriding the scenario's")
+    group.add_argument("--phones", type=int, default=DEFAULT_FLEET,
+                       help="the fleet users are drawn from: user k of the cluster is a "
+                            "phone below this index (default 100000)")
+    # locust has its own --profile (a name for the run)
+    group.add_argument("--app-profile", default=None,
+                       help="the app's fix profile: v2, v3 or v2+<fix>")
+    group.add_argument("--schema", default=None, choices=("as-is", "recommended"),
+                       help="the backend's schema variant (the bundled backend, the "
+                            "exactly-once check)")
+    group.add_argument("--database-url", default="",
+                       help="the backend's PostgreSQL, for the exactly-once check (the "
+                            "bundled backend's is known)")
+    group.add_argument("--summary-dir", default="ggsim-locust-report",
+                       help="where summary.json goes (what ggsim compare reads)")
+    for name, what in (("p50", "p50"), ("p95", "p95"), ("p99", "p99")):
+        group.add_argument(f"--gate-{name}-ms", type=float, default=None,
+                           help=f"fail when the upload {what} latency is above this (ms)")
+    group.add_argument("--gate-error-rate", type=float, default=0.01,
+                       help="fail when failed requests / requests is above this")
+    group.add_argument("--gate-min-rps", type=float, default=None,
+                       help="fail when requests per second over the run is below this")
+
+
+@dataclass(frozen=True)
+class LoadSettings:
+    """What the options make (see the module docstring)."""
+
+    scenario: Scenario
+    fleet_phones: int
+    gates: Gates
+    database_url: str
+    summary_dir: str
+
+
+def settings(options: argparse.Namespace | Any) -> LoadSettings:
+    """The settings from locust's parsed options (a UsageError names a bad one)."""
+    chosen = scenarios.load(options.scenario)
+    chosen = scenarios.override(chosen, seed=options.seed, speed=options.speed,
+                                profile=options.app_profile, schema=options.schema)
+    t = chosen.thresholds
+    gates = Gates(p50_ms=options.gate_p50_ms, p95_ms=options.gate_p95_ms,
+                  p99_ms=options.gate_p99_ms if options.gate_p99_ms is not None
+                  else t.p99_upload_latency_ms,
+                  max_error_rate=options.gate_error_rate, min_rps=options.gate_min_rps,
+                  min_delivered_fraction=t.min_delivered_fraction)
+    return LoadSettings(chosen, int(options.phones), gates, options.database_url or "",
+                        options.summary_dir)

@@ -1,0 +1,88 @@
+"""The load test's pure parts, without locust: the master's book of phones, the ledgers'
+pieces and their merge, and the gates."""
+
+from __future__ import annotations
+
+import pytest
+
+from simulator.checks.ledgers import Generated, Verdict
+from simulator.fleet.ledger import FleetLedger
+from simulator.fleet.timeline import Timeline
+from simulator.loadtest.allocator import FleetFull, PhoneAllocator
+from simulator.loadtest.gates import Gates, Measured, judge
+from simulator.loadtest.ledgers import PIECE_BATCHES, ClusterLedger, pieces
+
+
+def test_n_users_hold_exactly_phones_zero_to_n_minus_one_across_workers() -> None:
+    book = PhoneAllocator(phones=10)
+    got = [book.acquire(w) for w in ("a", "b", "c", "a", "b", "c", "a")]
+    assert sorted(got) == list(range(7)) and len(set(got)) == 7
+    assert book.spread() == {"a": 3, "b": 2, "c": 2}
+    book.release(1, "b", "s1")
+    book.release(1, "b", "s1")  # repeated: ignored
+    book.release(2, "b", "nope")  # not b's: ignored
+    assert book.acquire("c") == 1 and book.secret(1) == "s1"  # the lowest free, its secret
+    assert book.release_worker("a") == [0, 3, 6]
+    assert sorted(book.holders) == [1, 2, 4, 5]
+    assert [book.acquire("d") for _ in range(6)] == [0, 3, 6, 7, 8, 9]
+    with pytest.raises(FleetFull, match="all 10 phones are in use"):
+        book.acquire("d")
+    assert max(book.grants.values()) == 2  # the given-back phones, each granted twice
+
+
+def _ledger(n: int, phone: int) -> FleetLedger:
+    ledger = FleetLedger(Timeline(0))
+    for i in range(n):
+        ledger.generated.append(Generated(f"b{phone}-{i}", phone, i, "h", 1000 * i, 1000 * i))
+        ledger.final[f"b{phone}-{i}"] = "saved" if i % 3 else "queued"
+        if i % 3:
+            ledger.acknowledged.add(f"b{phone}-{i}")
+    return ledger
+
+
+def test_pieces_merge_once_in_any_order_and_say_when_a_worker_is_complete() -> None:
+    big = _ledger(PIECE_BATCHES + 5, 1)
+    parts = list(pieces("w1", big, ["b1-0"], [1]))
+    assert [p["of"] for p in parts] == [2, 2]
+    merged = ClusterLedger()
+    merged.add(parts[1])
+    assert not merged.complete(["w1"])
+    merged.add(parts[1])  # a repeated piece is applied once
+    merged.add(parts[0])
+    for piece in pieces("w2", _ledger(4, 2), [], [2]):
+        merged.add(piece)
+    assert merged.complete(["w1", "w2"]) and not merged.complete(["w1", "w3"])
+    assert len(merged.generated) == PIECE_BATCHES + 5 + 4
+    assert merged.acknowledged == big.acknowledged | _ledger(4, 2).acknowledged
+    assert merged.queued == {"b1-0"} and merged.phone_runs() == {1: 1, 2: 1}
+
+
+def _measured(**kw: object) -> Measured:
+    base = {"requests": 1000, "failures": 5, "rps": 50.0, "upload_p50_ms": 20.0,
+            "upload_p95_ms": 80.0, "upload_p99_ms": 150.0}
+    base.update(kw)
+    return Measured(**base)  # type: ignore[arg-type]
+
+
+def test_gates_pass_a_clean_run_and_catch_each_planted_fault() -> None:
+    clean = Verdict(generated=100)
+    clean.buckets["delivered"] = 100
+    gates = Gates(p50_ms=50, p95_ms=100, p99_ms=200, max_error_rate=0.01, min_rps=40)
+    assert all(c.passed for c in judge(gates, _measured(), clean))
+
+    def failed(measured: Measured, verdict: Verdict | None) -> set[str]:
+        return {c.name for c in judge(gates, measured, verdict) if not c.passed}
+    assert failed(_measured(upload_p99_ms=250.0), clean) == {"upload p99"}
+    assert failed(_measured(failures=50), clean) == {"error rate"}
+    assert failed(_measured(rps=10.0), clean) == {"throughput"}
+    assert failed(_measured(requests=0, failures=0, upload_p50_ms=None, upload_p95_ms=None,
+                            upload_p99_ms=None), clean) >= {"upload p50", "error rate"}
+    duplicated = Verdict(generated=100)
+    duplicated.buckets["delivered"] = 100
+    duplicated.anomalies["duplicate upload"] = 1
+    assert failed(_measured(), duplicated) == {"exactly once"}
+    lost = Verdict(generated=100)
+    lost.buckets["delivered"] = 90
+    lost.anomalies["lost acknowledged upload"] = 10
+    assert failed(_measured(), lost) == {"exactly once", "delivered"}
+    assert failed(_measured(), None) == {"exactly once", "delivered"}  # backend not read
