@@ -44,7 +44,9 @@ def summary(chosen: LoadSettings, verdict: Verdict | None, checks: list[Check],
         "cluster": {"phones_per_worker": {w: len(p) for w, p in
                                           sorted(phones_by_worker.items())},
                     "phones_run_more_than_once": sorted(p for p, n in phone_runs.items()
-                                                        if n > 1)},
+                                                        if n > 1),
+                    "phones_are_0_to_n_minus_1": sorted(phone_runs) == list(
+                        range(len(phone_runs)))},
         "equivalent": {
             "formula": "users x speed phones at real time; uploads/s as measured",
             "real_fleet_phones": round(users * s.speed),

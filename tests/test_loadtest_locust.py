@@ -1,0 +1,106 @@
+"""Stock locust running the simulator's phones against the bundled backend (embedded
+PostgreSQL, real HTTP on 127.0.0.1): one process, a planted gate failure, and a master
+with two workers. Each run is bounded by locust's own `-t`."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+LOCUSTFILE = str(Path(__file__).resolve().parents[1] / "loadtests" / "locustfile.py")
+FAST = ["--speed", "600", "--only-summary", "--loglevel", "WARNING"]
+
+
+def locust(*args: str, cwd: Path, timeout_s: float = 180) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "locust", "-f", LOCUSTFILE, *args],
+                          cwd=cwd, capture_output=True, text=True, timeout=timeout_s)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def summary(directory: Path) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((directory / "summary.json").read_text())
+    return data
+
+
+def test_a_headless_run_delivers_every_upload_exactly_once_and_compare_reads_it(
+        tmp_path: Path) -> None:
+    done = locust("--headless", "-u", "6", "-r", "6", "-t", "15s", *FAST,
+                  "--summary-dir", str(tmp_path / "locust-smoke"), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    s = summary(tmp_path / "locust-smoke")
+    verdict = s["verdict"]
+    assert s["passed"] and s["fleet"]["phones"] == 6
+    assert verdict["generated"] > 6 * 10  # 15 s at 600x: 2.5 simulated hours
+    assert verdict["buckets"] == {"delivered": verdict["generated"]}
+    assert verdict["anomalies"] == {}
+    assert s["cluster"]["phones_are_0_to_n_minus_1"]
+    assert s["cluster"]["phones_run_more_than_once"] == []
+    assert {g["name"] for g in s["gates"] if g["passed"]} >= {"exactly once", "upload p99"}
+    assert s["equivalent"]["real_fleet_phones"] == 6 * 600
+    shown = subprocess.run([sys.executable, "-m", "simulator.cli", "compare", "--json",
+                            "--out", str(tmp_path / "c.html"), str(tmp_path / "locust-smoke")],
+                           capture_output=True, text=True, timeout=60)
+    assert shown.returncode == 0, shown.stderr
+    row = json.loads(shown.stdout)["runs"][0]
+    assert row["generated"] == verdict["generated"] and row["passed"] is True
+
+
+def test_a_broken_gate_sets_the_exit_code_and_says_which(tmp_path: Path) -> None:
+    done = locust("--headless", "-u", "2", "-r", "2", "-t", "6s", *FAST,
+                  "--gate-p50-ms", "0.001", "--summary-dir", str(tmp_path / "s"), cwd=tmp_path)
+    assert done.returncode == 1, done.stderr[-3000:]
+    s = summary(tmp_path / "s")
+    failed = [g for g in s["gates"] if not g["passed"]]
+    assert [g["name"] for g in failed] == ["upload p50"] and not s["passed"]
+
+
+def test_a_wrong_scenario_is_refused_by_name(tmp_path: Path) -> None:
+    done = locust("--headless", "-u", "1", "-t", "3s", "--scenario", "no-such-scenario",
+                  cwd=tmp_path, timeout_s=60)
+    assert done.returncode != 0
+    assert "no-such-scenario" in done.stderr
+
+
+@pytest.mark.timeout(240)
+def test_a_master_and_two_workers_split_the_phones_evenly_and_run_each_once(
+        tmp_path: Path) -> None:
+    port = str(free_port())
+    master = subprocess.Popen(
+        [sys.executable, "-m", "locust", "-f", LOCUSTFILE, "--master", "--headless",
+         "-u", "7", "-r", "7", "-t", "15s", "--expect-workers", "2",
+         "--master-bind-host", "127.0.0.1", "--master-bind-port", port,
+         *FAST, "--summary-dir", str(tmp_path / "dist")],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(1)
+    workers = [subprocess.Popen(
+        [sys.executable, "-m", "locust", "-f", LOCUSTFILE, "--worker", "--master-host",
+         "127.0.0.1", "--master-port", port], cwd=tmp_path, stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    try:
+        _, err = master.communicate(timeout=200)
+        for w in workers:
+            w.wait(timeout=60)
+    finally:
+        for p in (master, *workers):
+            if p.poll() is None:
+                p.kill()
+    assert master.returncode == 0, err[-3000:]
+    s = summary(tmp_path / "dist")
+    spread = sorted(s["cluster"]["phones_per_worker"].values())
+    assert len(spread) == 2 and sum(spread) == 7 and spread[1] - spread[0] <= 1
+    assert s["cluster"]["phones_are_0_to_n_minus_1"]
+    assert s["cluster"]["phones_run_more_than_once"] == []
+    assert s["verdict"]["anomalies"] == {} and s["verdict"]["generated"] > 7 * 10
+    assert s["verdict"]["buckets"] == {"delivered": s["verdict"]["generated"]}
