@@ -61,3 +61,21 @@ def test_storms_are_evenly_spaced_from_a_seeded_phase() -> None:
         assert gaps <= {HOUR_MS // 4 - 1, HOUR_MS // 4, HOUR_MS // 4 + 1}
     assert [at for at, p, _ in storms if p == 0] != [at for at, p, _ in storms if p == 1]
     assert list(storm_times(draws, [0], 0.0, START, START + HOUR_MS)) == []
+
+
+def test_the_scalar_hash_is_the_vectorised_one_bit_for_bit() -> None:
+    """Runtime draws use the plain-integer hash (fast on one key); it must give exactly
+    what `uniform_hash` gives, negative and large keys included, or a phone's decisions
+    would change with the code path."""
+    import numpy as np
+
+    from simulator.seeds import Stream, uniform_hash, uniform_hash_scalar
+
+    rng = np.random.default_rng(5)
+    for _ in range(300):
+        seed = int(rng.integers(0, 2**63 - 1))
+        keys = [int(k) for k in rng.integers(-(2**62), 2**62, size=int(rng.integers(1, 5)))]
+        keys.append(int(rng.integers(0, 2**32)))  # a crc32
+        stream = list(Stream)[int(rng.integers(0, len(Stream)))]
+        vectorised = float(uniform_hash(seed, stream, *(np.int64(k) for k in keys)))
+        assert uniform_hash_scalar(seed, stream, *keys) == vectorised

@@ -86,3 +86,45 @@ def test_gates_pass_a_clean_run_and_catch_each_planted_fault() -> None:
     lost.anomalies["lost acknowledged upload"] = 10
     assert failed(_measured(), lost) == {"exactly once", "delivered"}
     assert failed(_measured(), None) == {"exactly once", "delivered"}  # backend not read
+
+
+def test_phones_joining_together_are_generated_together_each_hour_once(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A cohort: phones joining within the window share their generation; each hour is
+    generated once for all of them, each phone gets exactly its own batches (the same as
+    generated alone), a sealed cohort takes no one new, and a phone that leaves is not
+    kept batches for."""
+    from simulator.fleet import scenario as scenarios
+    from simulator.fleet.loader import batches
+    from simulator.instants import HOUR_MS
+    from simulator.loadtest.worker import COHORT_WINDOW_S, WorkerPhones
+    from simulator.sensors.generator import FleetGenerator
+
+    chosen = scenarios.override(scenarios.load("smoke"), duration_s=3 * 3600.0)
+    phones = WorkerPhones(chosen, 1000)
+    calls: list[list[int]] = []
+    real_block = FleetGenerator.block
+
+    def counted(self: FleetGenerator, which: object, hour: int) -> object:
+        calls.append(list(which))  # type: ignore[call-overload]
+        return real_block(self, which, hour)  # type: ignore[arg-type]
+    monkeypatch.setattr(FleetGenerator, "block", counted)
+    start = phones.start_ms
+    joined = [phones.join(i, "s", lambda op: None, start, wall_s=0.1 * n)
+              for n, i in enumerate((7, 3, 500))]
+    assert all(phones.cohort_wait_s(phone, 0.2) > 0 for phone in joined)  # still open
+    for phone in joined:
+        phones.top_up(phone, start)
+    assert calls == [[3, 7, 500], [3, 7, 500]]  # this hour and the next, once each
+    late = phones.join(9, "s", lambda op: None, start, wall_s=0.3)  # sealed: a new cohort
+    assert phones.cohort_of[9] is not phones.cohort_of[7]
+    assert phones.cohort_wait_s(late, 0.3 + COHORT_WINDOW_S + 0.01) == 0
+    hour = start // HOUR_MS
+    alone = FleetGenerator(phones.generator.config)
+    for phone in joined:
+        mine = [b.batch_id for b in batches(real_block(alone, [phone.index], hour), start,
+                                            phones.end_ms)]
+        assert [b.batch_id for b in phone.pending][:len(mine)] == mine and mine
+    phones.retire(500)
+    phones.top_up(joined[0], start + 2 * HOUR_MS)  # phone 7 reaches the third hour
+    assert all(500 not in by_phone for by_phone in phones.cohort_of[7].hours.values())

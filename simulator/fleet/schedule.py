@@ -16,10 +16,8 @@ import zlib
 from collections.abc import Iterable, Iterator
 from enum import IntEnum
 
-import numpy as np
-
 from simulator.instants import DAY_MS, HOUR_MS
-from simulator.seeds import Stream, uniform_hash
+from simulator.seeds import Stream, uniform_hash_scalar
 
 RETRY_WORKER_JITTERS = 4  # uniforms a retry-worker run uses
 MAX_KILL_EFFECTS = 6  # a killed operation dies after 0..5 effects
@@ -45,8 +43,7 @@ class RuntimeDraws:
         self.app_kill_probability = app_kill_probability
 
     def _uniform(self, phone: int, draw: Draw, *keys: int) -> float:
-        return float(uniform_hash(self.seed, Stream.RUNTIME, np.int64(phone),
-                                  np.int64(draw), *(np.int64(k) for k in keys)))
+        return uniform_hash_scalar(self.seed, Stream.RUNTIME, phone, int(draw), *keys)
 
     def drain_jitters(self, phone: int, at_ms: int) -> list[float]:
         """The uniforms of the phone's retry-worker run at true time `at_ms` (its instant,

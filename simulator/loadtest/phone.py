@@ -66,6 +66,7 @@ class LoadPhone:
     offline_attempts: int = 0
     claim_due_ms: int | None = None
     claims: dict[str, str] = field(default_factory=dict)  # day -> outcome
+    joined_ms: int = 0  # when its user began holding it (simulated)
     device_hash: str = field(init=False)
 
     def __post_init__(self) -> None:

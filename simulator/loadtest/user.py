@@ -18,7 +18,7 @@ this module; nothing else may (importing locust patches the standard library for
   gates, writes the summary and sets the exit code in `quitting`.
 
 Invariant: every wait a phone makes is a gevent sleep; nothing here blocks the loop
-longer than one SQLite statement on memory or one hour's batches of one phone.
+longer than one SQLite statement on memory (batches are generated on a native thread).
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ from typing import Any, cast
 import gevent
 from gevent.event import AsyncResult
 from gevent.lock import BoundedSemaphore
+from gevent.threadpool import ThreadPool
 from locust import FastHttpUser, constant, events, task
 from locust import log as locust_log
 from locust.exception import StopUser
@@ -97,6 +98,10 @@ class ProcessState:
 
 STATE = ProcessState()
 SETUP = BoundedSemaphore()
+# a phone's batches are generated on one native thread (the generator's caches are not
+# shared between threads): a first hour takes ~50 ms, which on the loop would stall every
+# user's requests and inflate their measured latency
+GENERATION = ThreadPool(1)
 
 
 # -- options and set-up ----------------------------------------------------------------
@@ -259,7 +264,8 @@ def _close_phones(worker: str) -> list[Piece]:
     for phone in phones.every_phone():
         phone.close(now)
         queued += phone.queued()
-    return list(pieces(worker, phones.ledger, queued, phones.phones))
+    return list(pieces(worker, phones.ledger, queued,
+                       {p.index for p in phones.every_phone()}))
 
 
 # -- the user ----------------------------------------------------------------------------
@@ -285,12 +291,13 @@ class PhoneUser(FastHttpUser):
         STATE.template.backup(self.conn)
         secret = grant.get("secret") or self._register()
         self.phone: LoadPhone = phones.join(self.index, secret, self._perform,
-                                            STATE.clock.now_ms())
+                                            STATE.clock.now_ms(), time.monotonic())
 
     def on_stop(self) -> None:
         phone = getattr(self, "phone", None)
-        if phone is not None and STATE.clock is not None:
+        if phone is not None and STATE.clock is not None and STATE.phones is not None:
             phone.close(STATE.clock.now_ms())  # what came due and was not sent stays so
+            STATE.phones.retire(self.index)
             _give_back(self.index, phone.creds.secret)
 
     def _register(self) -> str:
@@ -312,6 +319,13 @@ class PhoneUser(FastHttpUser):
     def live(self) -> None:
         phones, clock = STATE.phones, STATE.clock
         assert phones is not None and clock is not None
+        wait = phones.cohort_wait_s(self.phone, time.monotonic())
+        if wait > 0:  # others are joining: their first hours are generated together
+            gevent.sleep(wait)
+            return
+        # the phone's own position, not the clock's: a phone behind its schedule (a
+        # saturated worker) loads the hour it is sending next, not every hour it missed
+        self._top_up(self.phone.due_ms() or phones.loaded_until_ms(self.phone))
         due = self.phone.due_ms()
         if STATE.closing or due is None or phones.over(due):
             raise StopUser()
@@ -319,12 +333,21 @@ class PhoneUser(FastHttpUser):
         if delay > 0:
             gevent.sleep(min(delay, IDLE_SLICE_S))
             return
-        phones.top_up(self.phone, due)
         STATE.busy += 1
         try:
             self.phone.step(due)
         finally:
             STATE.busy -= 1
+
+    def _top_up(self, now_ms: int) -> None:
+        phones = STATE.phones
+        assert phones is not None
+        if not phones.needs_top_up(self.phone, now_ms):
+            return
+        if phones.needs_generation(self.phone, now_ms):
+            GENERATION.apply(phones.top_up, (self.phone, now_ms))
+        else:  # its cohort has the hours: only taking them, on the loop
+            phones.top_up(self.phone, now_ms)
 
     def _perform(self, operation: NetOperation[Any]) -> Any:
         return run_blocking(self.conn, self._respond, operation)
