@@ -68,13 +68,24 @@ def test_only_the_locust_user_imports_locust_or_gevent() -> None:
     """Importing locust patches the standard library for gevent: only the module the
     locustfile loads may do it, or any command importing the rest would be patched."""
     for path in sorted(ROOT.rglob("*.py")):
-        tree = ast.parse(path.read_text())
-        names = {alias.name.split(".")[0] for node in ast.walk(tree)
-                 if isinstance(node, ast.Import) for alias in node.names}
-        names |= {node.module.split(".")[0] for node in ast.walk(tree)
-                  if isinstance(node, ast.ImportFrom) and node.module and not node.level}
-        if names & {"locust", "gevent", "geventhttpclient"}:
+        if _imports_gevent_world(path.read_text()):
             assert path.relative_to(ROOT).as_posix() == "loadtest/user.py", path
+
+
+def _imports_gevent_world(source: str) -> bool:
+    """Whether `source` imports locust, gevent or geventhttpclient, anywhere in it."""
+    tree = ast.parse(source)
+    names = {alias.name.split(".")[0] for node in ast.walk(tree)
+             if isinstance(node, ast.Import) for alias in node.names}
+    names |= {node.module.split(".")[0] for node in ast.walk(tree)
+              if isinstance(node, ast.ImportFrom) and node.module and not node.level}
+    return bool(names & {"locust", "gevent", "geventhttpclient"})
+
+
+def test_a_planted_locust_import_is_caught() -> None:
+    assert _imports_gevent_world("def f():\n    import gevent.monkey\n")
+    assert _imports_gevent_world("from locust.env import Environment\n")
+    assert not _imports_gevent_world("import locusts_elsewhere\nfrom . import locust\n")
 
 
 def test_capacity_measures_and_never_imports_the_fleet_the_report_or_the_cli() -> None:
