@@ -135,15 +135,20 @@ async def run_async(path: str | Path, transport: Transport, operation: NetOperat
     return cursor.outcome()  # type: ignore[no-any-return]
 
 
+SqlStep = Callable[[sqlite3.Connection, Cursor[Any], Sql], None]
+
+
 def run_blocking(conn: sqlite3.Connection,
                  respond: Callable[[Http], HttpResponse | NetworkError],
-                 operation: NetOperation[T]) -> T:
-    """Run a network operation with SQL on `conn` and HTTP answered by `respond` (unit
-    tests of the core's logic; real fleets use `run_async`)."""
+                 operation: NetOperation[T], *, sql: SqlStep = execute) -> T:
+    """Run a network operation with SQL on `conn` and HTTP answered by `respond`,
+    synchronously (unit tests of the core's logic, and the load test's phones; fleets use
+    `run_async`). `sql` runs one statement and feeds the cursor (`blocking.execute`; a
+    caller that must not block its thread on a lock runs it elsewhere)."""
     cursor = Cursor(operation)
     while (effect := cursor.pending) is not None:
         if isinstance(effect, Sql):
-            execute(conn, cursor, effect)
+            sql(conn, cursor, effect)
             continue
         answer = respond(effect)
         if isinstance(answer, NetworkError):

@@ -42,6 +42,13 @@ def add_options(parser: Any) -> None:
     group.add_argument("--database-url", default="",
                        help="the backend's PostgreSQL, for the exactly-once check (the "
                             "bundled backend's is known)")
+    group.add_argument("--phone-sqlite", choices=("memory", "file"), default="memory",
+                       help="each phone's database: in memory (pure load, the default) or "
+                            "a real file, its statements on native threads so a lock wait "
+                            "never stalls the other users")
+    group.add_argument("--phone-dir", default="",
+                       help="where the phones' files go with --phone-sqlite file (default: "
+                            "a temporary directory, removed at the end)")
     group.add_argument("--summary-dir", default="ggsim-locust-report",
                        help="where summary.json goes (what ggsim compare reads)")
     for name, what in (("p50", "p50"), ("p95", "p95"), ("p99", "p99")):
@@ -62,6 +69,8 @@ class LoadSettings:
     gates: Gates
     database_url: str
     summary_dir: str
+    phone_sqlite: str = "memory"
+    phone_dir: str = ""
 
 
 def settings(options: argparse.Namespace | Any) -> LoadSettings:
@@ -76,4 +85,4 @@ def settings(options: argparse.Namespace | Any) -> LoadSettings:
                   max_error_rate=options.gate_error_rate, min_rps=options.gate_min_rps,
                   min_delivered_fraction=t.min_delivered_fraction)
     return LoadSettings(chosen, int(options.phones), gates, options.database_url or "",
-                        options.summary_dir)
+                        options.summary_dir, options.phone_sqlite, options.phone_dir or "")

@@ -12,7 +12,8 @@ this module; nothing else may (importing locust patches the standard library for
 - Phones: each new user asks the master for a phone (`allocator`); its batches and
   decisions are `worker.WorkerPhones`' and `phone.LoadPhone`'s; its SQL runs on a
   private in-memory SQLite database built from the app's schema (no file, no lock
-  another connection could hold, so no blocking busy wait on the gevent loop).
+  another connection could hold, so no blocking busy wait on the gevent loop), or with
+  `--phone-sqlite file` on a real file, each statement on a native thread.
 - End: the master asks each worker for its ledgers (custom messages), reconciles them
   with the backend's tables (`ledgers.ClusterLedger`) in a native thread, judges the
   gates, writes the summary and sets the exit code in `quitting`.
@@ -25,11 +26,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import shutil
 import socket
 import sqlite3
+import tempfile
 import time
 import uuid
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, cast
 
 import gevent
@@ -41,7 +45,7 @@ from locust import log as locust_log
 from locust.exception import StopUser
 from locust.runners import MasterRunner, WorkerRunner
 
-from simulator.drivers.blocking import connect, run
+from simulator.drivers.blocking import connect, connect_as_app, execute, run
 from simulator.drivers.network import run_blocking
 from simulator.errors import NetworkError, UsageError
 from simulator.fleet import stack as stacks
@@ -77,6 +81,8 @@ class ProcessState:
     phones: WorkerPhones | None = None  # the worker's
     clock: SimClock | None = None
     template: sqlite3.Connection | None = None  # a fresh app database, copied per phone
+    phone_dir: Path | None = None  # the phones' files (--phone-sqlite file)
+    own_phone_dir: bool = False  # a temporary one, removed at the end
     grants: dict[str, AsyncResult] = field(default_factory=dict)
     closing: bool = False
     busy: int = 0
@@ -102,6 +108,8 @@ SETUP = BoundedSemaphore()
 # shared between threads): a first hour takes ~50 ms, which on the loop would stall every
 # user's requests and inflate their measured latency
 GENERATION = ThreadPool(1)
+SQL_THREADS = ThreadPool(8)  # phones' statements on files (--phone-sqlite file)
+APP_BUSY_TIMEOUT_S = 2.5  # the app's own busy timeout (the fleet's AppConnections)
 
 
 # -- options and set-up ----------------------------------------------------------------
@@ -216,6 +224,11 @@ def _worker_phones(host: str) -> WorkerPhones:
             clock = _backend_clock(host, chosen.scenario.speed)
             STATE.settings, STATE.clock = chosen, clock
             STATE.template = _fresh_database(chosen)
+            if chosen.phone_sqlite == "file":
+                STATE.own_phone_dir = not chosen.phone_dir
+                STATE.phone_dir = Path(chosen.phone_dir or tempfile.mkdtemp(
+                    prefix="ggsim-locust-phones-"))
+                STATE.phone_dir.mkdir(parents=True, exist_ok=True)
             STATE.phones = WorkerPhones(chosen.scenario, chosen.fleet_phones)
     return STATE.phones
 
@@ -287,11 +300,26 @@ class PhoneUser(FastHttpUser):
             raise StopUser()
         self.index = int(grant["index"])
         assert STATE.template is not None and STATE.clock is not None
-        self.conn = connect(":memory:")
-        STATE.template.backup(self.conn)
+        self.conn = self._database(self.index)
         secret = grant.get("secret") or self._register()
         self.phone: LoadPhone = phones.join(self.index, secret, self._perform,
                                             STATE.clock.now_ms(), time.monotonic())
+
+    def _database(self, index: int) -> sqlite3.Connection:
+        """The phone's database: a copy of a fresh install's, in memory or in its file
+        (opened as the app's Flutter side opens it: its journal mode, its busy timeout)."""
+        assert STATE.template is not None
+        if STATE.phone_dir is None:
+            conn = connect(":memory:")
+            STATE.template.backup(conn)
+            return conn
+        path = STATE.phone_dir / f"phone-{index:06d}.db"
+        if not path.exists():
+            conn = connect(path)
+            STATE.template.backup(conn)
+            conn.close()
+        profile = lookup_profile(self._settings().scenario.profile)
+        return connect_as_app(path, profile.flutter_journal_mode, APP_BUSY_TIMEOUT_S)
 
     def on_stop(self) -> None:
         phone = getattr(self, "phone", None)
@@ -350,7 +378,9 @@ class PhoneUser(FastHttpUser):
             phones.top_up(self.phone, now_ms)
 
     def _perform(self, operation: NetOperation[Any]) -> Any:
-        return run_blocking(self.conn, self._respond, operation)
+        if STATE.phone_dir is None:  # memory: nothing can hold a lock, no wait to fear
+            return run_blocking(self.conn, self._respond, operation)
+        return run_blocking(self.conn, self._respond, operation, sql=_sql_off_the_loop)
 
     def _respond(self, request: Http) -> HttpResponse | NetworkError:
         response = self.client.request(request.method, request.path,
@@ -361,6 +391,13 @@ class PhoneUser(FastHttpUser):
             kind = "timeout" if isinstance(error, socket.timeout | TimeoutError) else "refused"
             return NetworkError(kind, str(error))
         return HttpResponse(response.status_code, bytes(response.content or b""))
+
+
+def _sql_off_the_loop(conn: sqlite3.Connection, cursor: Any, effect: Any) -> None:
+    """One statement on a native thread: a busy wait on a file another connection locks
+    (up to the app's busy timeout) blocks that thread, not the gevent loop and with it
+    every user and the worker's heartbeat."""
+    SQL_THREADS.apply(execute, (conn, cursor, effect))
 
 
 # -- the end -----------------------------------------------------------------------------
@@ -418,6 +455,8 @@ def _quitting(environment: Any, **_: Any) -> None:
     if STATE.stack is not None:
         STATE.stack.stop()
         STATE.stack = None
+    if STATE.own_phone_dir and STATE.phone_dir is not None:
+        shutil.rmtree(STATE.phone_dir, ignore_errors=True)
 
 
 # listeners registered here, not by decorator: locust's decorators are untyped
