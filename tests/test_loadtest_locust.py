@@ -149,3 +149,40 @@ def test_a_long_held_lock_on_one_phones_file_does_not_stall_the_other_users(
     assert len(during) >= 2 and during[-1] - during[0] >= 5, (held_from, held_to, rows)
     s = summary(tmp_path / "s")
     assert s["verdict"]["anomalies"] == {}
+
+
+RAMP = str(Path(LOCUSTFILE).with_name("ramp_to_break.py"))
+
+
+def _ramp(tmp_path: Path, name: str, *options: str) -> dict[str, Any]:
+    done = subprocess.run(
+        [sys.executable, "-m", "locust", "-f", RAMP, "--headless", "-t", "60s",
+         "--scenario", "commuter-day", "--speed", "600", "--only-summary", "--loglevel",
+         "WARNING", "--ramp-first-users", "2", "--ramp-step-users", "2", "--ramp-step-s", "4",
+         "--ramp-settle-s", "1", "--summary-dir", str(tmp_path / name), *options],
+        cwd=tmp_path, capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return summary(tmp_path / name)
+
+
+def test_a_ramp_stops_at_the_step_that_breaks_by_capacitys_own_knee(tmp_path: Path) -> None:
+    """Each step adds two phones (4 uploads/s at 600x); a p99 limit no real round trip
+    meets breaks the first step, and the run stops by itself; a limit nothing reaches
+    lets it run its steps out. Either way the knee is `capacity.slo.find_knee` over the
+    steps the summary holds, and exactly once is judged."""
+    from simulator.capacity.slo import SloThresholds, StepResult, find_knee
+
+    broke = _ramp(tmp_path, "broke", "--ramp-p99-ms", "0.5")
+    knee, steps = broke["ramp"]["knee"], broke["ramp"]["steps"]
+    assert knee["held_rate_per_s"] is None and knee["cause"] == "p99 latency"
+    assert knee["broke_rate_per_s"] == pytest.approx(4.0) and len(steps) == 1
+    assert broke["performance"]["wall_s"] < 30  # it stopped itself, long before -t
+    again = find_knee([StepResult(**s) for s in steps], SloThresholds(latency_ms_p99_max=0.5))
+    assert again.broke_rate_per_s == knee["broke_rate_per_s"] and again.summary == knee["summary"]
+    assert [g["name"] for g in broke["gates"]] == ["exactly once"] and broke["passed"]
+
+    held = _ramp(tmp_path, "held", "--ramp-p99-ms", "60000", "--ramp-max-steps", "2")
+    knee, steps = held["ramp"]["knee"], held["ramp"]["steps"]
+    assert knee["broke_rate_per_s"] is None and knee["held_rate_per_s"] == pytest.approx(8.0)
+    assert [round(s["offered_rate_per_s"]) for s in steps] == [4, 8]
+    assert all(s["sent"] > 0 and s["latency_ms_p99"] > 0 for s in steps)

@@ -128,3 +128,23 @@ def test_phones_joining_together_are_generated_together_each_hour_once(
     phones.retire(500)
     phones.top_up(joined[0], start + 2 * HOUR_MS)  # phone 7 reaches the third hour
     assert all(500 not in by_phone for by_phone in phones.cohort_of[7].hours.values())
+
+
+def test_a_ramp_step_is_the_difference_of_two_snapshots_in_capacitys_terms() -> None:
+    from simulator.loadtest.ramp import RampPlan, Snapshot, classify, step_result
+
+    assert [classify(e) for e in ("HTTPError('503 Service Unavailable')", "timed out",
+                                  "ConnectionRefusedError(111)", "HTTPError('429 x')")] == [
+        "5xx", "timeout", "connection", "4xx"]
+    before = Snapshot(10.0, 100, 98, 0, 1, 1, 0, {5: 90, 40: 10})
+    after = Snapshot(20.0, 300, 290, 2, 6, 1, 1, {5: 180, 40: 10, 900: 10, 30: 100})
+    step = step_result(before, after, users=50, speed=60)  # 50 phones x 0.2/s = 10/s
+    assert step.offered_rate_per_s == 10.0 and step.sent == 200 and step.requests == 200
+    assert (step.ok, step.client_errors_4xx, step.errors_5xx, step.errors_timeout,
+            step.errors_connection) == (192, 2, 5, 0, 1)
+    # 200 new times: 90 x 5 ms, 100 x 30 ms, 10 x 900 ms (the 40 ms ones are old)
+    # nearest rank: the 100th, 190th and 198th smallest
+    assert (step.latency_ms_p50, step.latency_ms_p95, step.latency_ms_p99) == (30, 30, 900)
+    assert step.achieved_send_rate_per_s == 20.0 and step.error_share == 6 / 200
+    plan = RampPlan(first_users=5, step_users=3, step_s=10)
+    assert [plan.users(plan.step_at(t)) for t in (0, 9.9, 10, 35)] == [5, 5, 8, 14]

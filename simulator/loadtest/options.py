@@ -10,12 +10,14 @@ test's network is the real one.
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from simulator.capacity.slo import SloThresholds
 from simulator.fleet import scenario as scenarios
 from simulator.fleet.scenario import Scenario
 from simulator.loadtest.gates import Gates
+from simulator.loadtest.ramp import RampPlan
 
 DEFAULT_FLEET = 100_000  # phone indices users are drawn from (the scenario file's maximum)
 
@@ -51,6 +53,19 @@ def add_options(parser: Any) -> None:
                             "a temporary directory, removed at the end)")
     group.add_argument("--summary-dir", default="ggsim-locust-report",
                        help="where summary.json goes (what ggsim compare reads)")
+    ramp = parser.add_argument_group("ggsim ramp", "loadtests/ramp_to_break.py's steps and "
+                                     "where a step breaks (ggsim capacity's definition)")
+    ramp.add_argument("--ramp-first-users", type=int, default=10, help="phones in step 1")
+    ramp.add_argument("--ramp-step-users", type=int, default=10, help="phones added a step")
+    ramp.add_argument("--ramp-step-s", type=float, default=20.0, help="seconds a step")
+    ramp.add_argument("--ramp-settle-s", type=float, default=5.0,
+                      help="seconds into a step before it is measured (joining phones)")
+    ramp.add_argument("--ramp-max-steps", type=int, default=20, help="steps at most")
+    ramp.add_argument("--ramp-p99-ms", type=float, default=500.0,
+                      help="a step breaks above this upload p99 (ms)")
+    ramp.add_argument("--ramp-error-share", type=float, default=0.01,
+                      help="a step breaks above this share of 5xx, timeouts and "
+                           "connection errors")
     for name, what in (("p50", "p50"), ("p95", "p95"), ("p99", "p99")):
         group.add_argument(f"--gate-{name}-ms", type=float, default=None,
                            help=f"fail when the upload {what} latency is above this (ms)")
@@ -71,6 +86,8 @@ class LoadSettings:
     summary_dir: str
     phone_sqlite: str = "memory"
     phone_dir: str = ""
+    ramp: RampPlan = field(default_factory=RampPlan)
+    slo: SloThresholds = field(default_factory=SloThresholds)
 
 
 def settings(options: argparse.Namespace | Any) -> LoadSettings:
@@ -84,5 +101,10 @@ def settings(options: argparse.Namespace | Any) -> LoadSettings:
                   else t.p99_upload_latency_ms,
                   max_error_rate=options.gate_error_rate, min_rps=options.gate_min_rps,
                   min_delivered_fraction=t.min_delivered_fraction)
+    ramp = RampPlan(options.ramp_first_users, options.ramp_step_users, options.ramp_step_s,
+                    options.ramp_settle_s, options.ramp_max_steps)
+    slo = SloThresholds(latency_ms_p99_max=options.ramp_p99_ms,
+                        error_share_max=options.ramp_error_share)
     return LoadSettings(chosen, int(options.phones), gates, options.database_url or "",
-                        options.summary_dir, options.phone_sqlite, options.phone_dir or "")
+                        options.summary_dir, options.phone_sqlite, options.phone_dir or "",
+                        ramp, slo)

@@ -9,11 +9,13 @@ wall clock); the equivalent fleet is arithmetic on them, stated with its formula
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
 import orjson
 
+from simulator.capacity.slo import Knee, StepResult
 from simulator.checks.ledgers import Verdict
 from simulator.loadtest.gates import Check, Measured
 from simulator.loadtest.options import LoadSettings
@@ -21,8 +23,8 @@ from simulator.loadtest.options import LoadSettings
 
 def summary(chosen: LoadSettings, verdict: Verdict | None, checks: list[Check],
             measured: Measured, wall_s: float, *, users: int,
-            phones_by_worker: dict[str, list[int]], phone_runs: dict[int, int]
-            ) -> dict[str, Any]:
+            phones_by_worker: dict[str, list[int]], phone_runs: dict[int, int],
+            ramp: tuple[list[StepResult], Knee | None] | None = None) -> dict[str, Any]:
     """The summary (see the module docstring)."""
     s = chosen.scenario
     uploads_per_s = (verdict.generated / wall_s) if verdict is not None else None
@@ -47,6 +49,7 @@ def summary(chosen: LoadSettings, verdict: Verdict | None, checks: list[Check],
                                                         if n > 1),
                     "phones_are_0_to_n_minus_1": sorted(phone_runs) == list(
                         range(len(phone_runs)))},
+        "ramp": None if ramp is None else _ramp(*ramp),
         "equivalent": {
             "formula": "users x speed phones at real time; uploads/s as measured",
             "real_fleet_phones": round(users * s.speed),
@@ -56,12 +59,23 @@ def summary(chosen: LoadSettings, verdict: Verdict | None, checks: list[Check],
 
 def write_summary(chosen: LoadSettings, verdict: Verdict | None, checks: list[Check],
                   measured: Measured, wall_s: float, *, users: int,
-                  phones_by_worker: dict[str, list[int]], phone_runs: dict[int, int]
+                  phones_by_worker: dict[str, list[int]], phone_runs: dict[int, int],
+                  ramp: tuple[list[StepResult], Knee | None] | None = None
                   ) -> dict[str, Any]:
     """Write `summary.json` under the settings' summary directory; returns it."""
     data = summary(chosen, verdict, checks, measured, wall_s, users=users,
-                   phones_by_worker=phones_by_worker, phone_runs=phone_runs)
+                   phones_by_worker=phones_by_worker, phone_runs=phone_runs, ramp=ramp)
     directory = Path(chosen.summary_dir)
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "summary.json").write_bytes(orjson.dumps(data, option=orjson.OPT_INDENT_2))
     return data
+
+
+def _ramp(steps: list[StepResult], knee: Knee | None) -> dict[str, Any]:
+    """A ramp's steps and its knee, as `ggsim capacity` states them."""
+    return {"steps": [dataclasses.asdict(step) for step in steps],
+            "knee": None if knee is None else {
+                "held_rate_per_s": knee.held_rate_per_s,
+                "broke_rate_per_s": knee.broke_rate_per_s,
+                "cause": None if knee.cause is None else knee.cause.value,
+                "reasons": list(knee.reasons), "summary": knee.summary}}

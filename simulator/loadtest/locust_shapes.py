@@ -1,0 +1,66 @@
+"""Load shapes for locust (`LoadTestShape`), each with a locustfile of its own under
+`loadtests/`. This module and `user.py` are the only ones that import locust.
+
+- `RampToBreak` (`loadtests/ramp_to_break.py`): more phones each step until a step
+  breaks by `ggsim capacity`'s definition (`ramp.step_result`, `capacity.slo.find_knee`);
+  the run then stops by itself and its summary has every step and the knee.
+
+Invariant: a shape only reads locust's statistics and the run's settings; it stops the
+run (tick returns None) when the ramp broke or ran out of steps.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from locust import LoadTestShape
+
+from simulator.capacity.slo import Knee, StepResult, find_knee
+from simulator.loadtest.ramp import Snapshot, classify, step_result
+
+
+def snapshot(runner: Any, at_s: float) -> Snapshot:
+    """Locust's cumulative `/upload` statistics now."""
+    entry = runner.stats.get("/upload", "POST")
+    kinds = {"4xx": 0, "5xx": 0, "timeout": 0, "connection": 0}
+    for error in runner.stats.errors.values():
+        if error.name == "/upload":
+            kinds[classify(str(error.error))] += int(error.occurrences)
+    return Snapshot(at_s, int(entry.num_requests),
+                    int(entry.num_requests) - int(entry.num_failures), kinds["4xx"],
+                    kinds["5xx"], kinds["timeout"], kinds["connection"],
+                    dict(entry.response_times))
+
+
+class RampToBreak(LoadTestShape):
+    """See the module docstring; its steps and knee are in `steps` and `knee`."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.steps: list[StepResult] = []
+        self.knee: Knee | None = None
+        self._step = -1
+        self._before: Snapshot | None = None
+
+    def tick(self) -> tuple[int, float] | None:
+        from simulator.loadtest.user import STATE  # the run's settings, set at test start
+
+        chosen = STATE.settings
+        if chosen is None or self.runner is None:
+            return None
+        plan, now = chosen.ramp, self.get_run_time()
+        step = plan.step_at(now)
+        if step != self._step:  # the last step is over: judge it
+            if self._before is not None:
+                self.steps.append(step_result(self._before, snapshot(self.runner, now),
+                                              plan.users(self._step),
+                                              chosen.scenario.speed))
+                self.knee = find_knee(self.steps, chosen.slo)
+                if self.knee.broke_rate_per_s is not None:
+                    return None
+            self._step, self._before = step, None
+        if step >= plan.max_steps:
+            return None
+        if self._before is None and now - step * plan.step_s >= plan.settle_s:
+            self._before = snapshot(self.runner, now)
+        return plan.users(step), float(max(plan.step_users, plan.first_users))
