@@ -20,8 +20,9 @@ LOCUSTFILE = str(Path(__file__).resolve().parents[1] / "loadtests" / "locustfile
 FAST = ["--speed", "600", "--only-summary", "--loglevel", "WARNING"]
 
 
-def locust(*args: str, cwd: Path, timeout_s: float = 180) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "locust", "-f", LOCUSTFILE, *args],
+def locust(*args: str, cwd: Path, timeout_s: float = 180,
+           locustfile: str = LOCUSTFILE) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "locust", "-f", locustfile, *args],
                           cwd=cwd, capture_output=True, text=True, timeout=timeout_s)
 
 
@@ -186,3 +187,22 @@ def test_a_ramp_stops_at_the_step_that_breaks_by_capacitys_own_knee(tmp_path: Pa
     assert knee["broke_rate_per_s"] is None and knee["held_rate_per_s"] == pytest.approx(8.0)
     assert [round(s["offered_rate_per_s"]) for s in steps] == [4, 8]
     assert all(s["sent"] > 0 and s["latency_ms_p99"] > 0 for s in steps)
+
+
+def test_phones_on_the_boundaries_arrive_as_a_herd_and_at_their_phases_spread_out(
+        tmp_path: Path) -> None:
+    """30 phones at 60x (a window every 5 s): aligned on the 5-minute boundaries, they
+    all send within a second or two; at their own phases, spread over the window. Both
+    deliver every upload exactly once."""
+    peaks = {}
+    for boundary in ("aligned", "phased"):
+        done = locust("--headless", "--boundary", boundary, "--burst-users", "30",
+                      "--burst-s", "16", "--speed", "60", "--only-summary", "--loglevel",
+                      "WARNING", "--summary-dir", str(tmp_path / boundary), cwd=tmp_path,
+                      locustfile=str(Path(LOCUSTFILE).with_name("boundary_burst.py")))
+        assert done.returncode == 0, done.stderr[-3000:]
+        s = summary(tmp_path / boundary)
+        assert s["verdict"]["anomalies"] == {} and s["verdict"]["generated"] >= 30
+        assert s["performance"]["boundary"] == boundary
+        peaks[boundary] = s["performance"]["uploads_peak_per_s"]
+    assert peaks["aligned"] >= 15 and peaks["aligned"] > 2 * peaks["phased"], peaks

@@ -148,3 +148,20 @@ def test_a_ramp_step_is_the_difference_of_two_snapshots_in_capacitys_terms() -> 
     assert step.achieved_send_rate_per_s == 20.0 and step.error_share == 6 / 200
     plan = RampPlan(first_users=5, step_users=3, step_s=10)
     assert [plan.users(plan.step_at(t)) for t in (0, 9.9, 10, 35)] == [5, 5, 8, 14]
+
+
+def test_an_aligned_phone_sends_each_batch_on_the_next_five_minute_boundary() -> None:
+    from simulator.fleet import scenario as scenarios
+    from simulator.instants import WINDOW_MS
+    from simulator.loadtest.worker import WorkerPhones
+
+    phased, aligned = (WorkerPhones(scenarios.load("smoke"), 50, aligned=a)
+                       for a in (False, True))
+    mine = phased.join(4, "s", lambda op: None, phased.start_ms, 0.0)
+    herd = aligned.join(4, "s", lambda op: None, aligned.start_ms, 0.0)
+    phased.top_up(mine, phased.start_ms)
+    aligned.top_up(herd, aligned.start_ms)
+    assert [b.batch_id for b in mine.pending] == [b.batch_id for b in herd.pending]
+    assert any(b.due_ms % WINDOW_MS for b in mine.pending)  # the app's own phase
+    for own, moved in zip(mine.pending, herd.pending, strict=True):
+        assert moved.due_ms % WINDOW_MS == 0 and 0 <= moved.due_ms - own.due_ms < WINDOW_MS

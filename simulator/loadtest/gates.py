@@ -42,6 +42,7 @@ class Measured:
     upload_p50_ms: float | None
     upload_p95_ms: float | None
     upload_p99_ms: float | None
+    upload_peak_per_s: int = 0  # the most uploads answered in one wall second
 
     @property
     def error_rate(self) -> float | None:

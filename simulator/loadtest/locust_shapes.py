@@ -64,3 +64,17 @@ class RampToBreak(LoadTestShape):
         if self._before is None and now - step * plan.step_s >= plan.settle_s:
             self._before = snapshot(self.runner, now)
         return plan.users(step), float(max(plan.step_users, plan.first_users))
+
+
+class BoundaryBurst(LoadTestShape):
+    """`--burst-users` phones started at once and run for `--burst-s` seconds; with
+    `--boundary aligned` they all send on the 5-minute boundaries (a thundering herd),
+    by default at their own phases. Run both and lay the summaries side by side."""
+
+    def tick(self) -> tuple[int, float] | None:
+        from simulator.loadtest.user import STATE
+
+        chosen = STATE.settings
+        if chosen is None or self.get_run_time() >= chosen.burst_s:
+            return None
+        return chosen.burst_users, float(chosen.burst_users)

@@ -53,6 +53,14 @@ def add_options(parser: Any) -> None:
                             "a temporary directory, removed at the end)")
     group.add_argument("--summary-dir", default="ggsim-locust-report",
                        help="where summary.json goes (what ggsim compare reads)")
+    group.add_argument("--boundary", choices=("phased", "aligned"), default="phased",
+                       help="when phones send: at their own phase in the 5-minute window "
+                            "(the app, the default) or all on the 5-minute boundaries (a "
+                            "thundering herd)")
+    group.add_argument("--burst-users", type=int, default=100,
+                       help="loadtests/boundary_burst.py: phones, all started at once")
+    group.add_argument("--burst-s", type=float, default=60.0,
+                       help="loadtests/boundary_burst.py: seconds they run")
     ramp = parser.add_argument_group("ggsim ramp", "loadtests/ramp_to_break.py's steps and "
                                      "where a step breaks (ggsim capacity's definition)")
     ramp.add_argument("--ramp-first-users", type=int, default=10, help="phones in step 1")
@@ -88,6 +96,9 @@ class LoadSettings:
     phone_dir: str = ""
     ramp: RampPlan = field(default_factory=RampPlan)
     slo: SloThresholds = field(default_factory=SloThresholds)
+    aligned: bool = False
+    burst_users: int = 100
+    burst_s: float = 60.0
 
 
 def settings(options: argparse.Namespace | Any) -> LoadSettings:
@@ -107,4 +118,5 @@ def settings(options: argparse.Namespace | Any) -> LoadSettings:
                         error_share_max=options.ramp_error_share)
     return LoadSettings(chosen, int(options.phones), gates, options.database_url or "",
                         options.summary_dir, options.phone_sqlite, options.phone_dir or "",
-                        ramp, slo)
+                        ramp, slo, options.boundary == "aligned", options.burst_users,
+                        options.burst_s)

@@ -17,6 +17,7 @@ what was due at `now_ms`: at most one upload, one retry-worker run and one claim
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -30,7 +31,7 @@ from simulator.fleet.ledger import FleetLedger
 from simulator.fleet.loader import Batch
 from simulator.fleet.phone import contribution_of_queued, next_drain
 from simulator.fleet.schedule import RuntimeDraws
-from simulator.instants import DAY_MS, HOUR_MS
+from simulator.instants import DAY_MS, HOUR_MS, WINDOW_MS
 from simulator.phone import app, potsync
 from simulator.phone.effects import NetOperation
 from simulator.phone.profiles import FixProfile
@@ -67,6 +68,7 @@ class LoadPhone:
     claim_due_ms: int | None = None
     claims: dict[str, str] = field(default_factory=dict)  # day -> outcome
     joined_ms: int = 0  # when its user began holding it (simulated)
+    aligned: bool = False  # send on the 5-minute boundaries (a boundary burst)
     device_hash: str = field(init=False)
 
     def __post_init__(self) -> None:
@@ -79,7 +81,11 @@ class LoadPhone:
         `from_ms` on: those due earlier fell while no user ran this phone, and are not
         this run's. A batch enters the generated ledger when it comes due (`upload`,
         `close`), so a run stopped early holds only what its phones had to send."""
-        self.pending.extend(batch for batch in batches if batch.due_ms >= from_ms)
+        kept = (batch for batch in batches if batch.due_ms >= from_ms)
+        if self.aligned:  # sent on the 5-minute grid, as a herd, not at the phone's phase
+            kept = (dataclasses.replace(b, due_ms=-(-b.due_ms // WINDOW_MS) * WINDOW_MS)
+                    for b in kept)
+        self.pending.extend(kept)
 
     def close(self, now_ms: int) -> None:
         """The run stops at `now_ms`: batches already due that were not sent (the user was

@@ -229,7 +229,8 @@ def _worker_phones(host: str) -> WorkerPhones:
                 STATE.phone_dir = Path(chosen.phone_dir or tempfile.mkdtemp(
                     prefix="ggsim-locust-phones-"))
                 STATE.phone_dir.mkdir(parents=True, exist_ok=True)
-            STATE.phones = WorkerPhones(chosen.scenario, chosen.fleet_phones)
+            STATE.phones = WorkerPhones(chosen.scenario, chosen.fleet_phones,
+                                        chosen.aligned)
     return STATE.phones
 
 
@@ -434,9 +435,10 @@ def _judge(environment: Any) -> None:
             STATE.database_url, chosen.scenario.schema),))
     total, upload = environment.stats.total, environment.stats.get("/upload", "POST")
     wall_s = max(time.time() - STATE.started_wall, 1e-9)
+    p50, p95, p99 = (upload.get_response_time_percentile(q) if upload.num_requests
+                     else None for q in (0.5, 0.95, 0.99))
     measured = Measured(total.num_requests, total.num_failures, total.num_requests / wall_s,
-                        *(upload.get_response_time_percentile(q) if upload.num_requests
-                          else None for q in (0.5, 0.95, 0.99)))
+                        p50, p95, p99, max(upload.num_reqs_per_sec.values(), default=0))
     shape = environment.shape_class
     ramp = getattr(shape, "steps", None) is not None
     # a ramp is meant to break: its latency and error limits are the knee's; what must

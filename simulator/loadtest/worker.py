@@ -90,6 +90,7 @@ class WorkerPhones:
 
     scenario: Scenario
     fleet_phones: int  # the fleet the phones are drawn from: indices below it
+    aligned: bool = False  # phones send on the 5-minute boundaries (`LoadPhone.aligned`)
     start_ms: int = field(init=False)
     end_ms: int = field(init=False)
     generator: FleetGenerator = field(init=False)
@@ -134,7 +135,7 @@ class WorkerPhones:
         self.cohort_of[index] = cohort
         self.phones[index] = phone
         self.loaded_to[index] = max(now_ms, self.start_ms) // HOUR_MS
-        phone.joined_ms = now_ms
+        phone.joined_ms, phone.aligned = now_ms, self.aligned
         phone.plan_claim(now_ms)
         return phone
 
