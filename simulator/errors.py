@@ -3,7 +3,8 @@
     Exception
      ├── SimulatorError             bad input or environment; the message says what to fix
      │    ├── UsageError            (ValueError) a value a user gave cannot be used; exit status 2
-     │    │    └── ScenarioError    a scenario file cannot be used; names the file and the key
+     │    │    ├── ScenarioError    a scenario file cannot be used; names the file and the key
+     │    │    └── FleetFull        a load test asked for more phones than its fleet has
      │    ├── RecordingError        (ValueError) a malformed or truncated phone recording
      │    ├── SchemaError           a phone file's schema version this code cannot open
      │    ├── MigrationError        a backend migration failed or its history differs from the files
@@ -61,6 +62,13 @@ class ScenarioError(UsageError):
     Raised by `simulator.fleet.scenario` when a scenario is missing, is not TOML, or has
     a value out of range (`$.network.loss_probability`). Fix the file (its JSON Schema,
     `ggsim scenario-schema`, gives the rules) or the command-line option that overrode it."""
+
+
+class FleetFull(UsageError):
+    """A load test asked for more phones than its fleet has.
+
+    Raised by `simulator.loadtest.allocator` when every index below `--phones` is held:
+    run at most that many locust users, or raise `--phones`."""
 
 
 class RecordingError(SimulatorError, ValueError):

@@ -104,7 +104,7 @@ def test_every_class_says_when_it_is_raised() -> None:
 
 def test_a_class_missing_from_the_drawing_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
     doc = errors.__doc__ or ""
-    monkeypatch.setattr(errors, "__doc__", doc.replace("└── ScenarioError", "└── Renamed"))
+    monkeypatch.setattr(errors, "__doc__", doc.replace("── ScenarioError", "── Renamed"))
     assert "ScenarioError" not in drawn_tree()
     assert "Renamed" in drawn_tree()
 

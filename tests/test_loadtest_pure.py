@@ -6,9 +6,10 @@ from __future__ import annotations
 import pytest
 
 from simulator.checks.ledgers import Generated, Verdict
+from simulator.errors import FleetFull
 from simulator.fleet.ledger import FleetLedger
 from simulator.fleet.timeline import Timeline
-from simulator.loadtest.allocator import FleetFull, PhoneAllocator
+from simulator.loadtest.allocator import PhoneAllocator
 from simulator.loadtest.gates import Gates, Measured, judge
 from simulator.loadtest.ledgers import PIECE_BATCHES, ClusterLedger, pieces
 

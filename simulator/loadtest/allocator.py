@@ -16,9 +16,7 @@ import heapq
 from collections import Counter
 from dataclasses import dataclass, field
 
-
-class FleetFull(Exception):
-    """Every phone of the fleet is held: the run asked for more users than phones."""
+from simulator.errors import FleetFull
 
 
 @dataclass

@@ -47,11 +47,11 @@ from locust.runners import MasterRunner, WorkerRunner
 
 from simulator.drivers.blocking import connect, connect_as_app, execute, run
 from simulator.drivers.network import run_blocking
-from simulator.errors import NetworkError, UsageError
+from simulator.errors import FleetFull, NetworkError, UsageError
 from simulator.fleet import stack as stacks
 from simulator.fleet.clock import SimClock
 from simulator.instants import parse_instant
-from simulator.loadtest.allocator import FleetFull, PhoneAllocator
+from simulator.loadtest.allocator import PhoneAllocator
 from simulator.loadtest.gates import Gates, Measured, judge
 from simulator.loadtest.ledgers import ClusterLedger, Piece, pieces
 from simulator.loadtest.options import LoadSettings, add_options, settings

@@ -147,15 +147,16 @@ class FleetGenerator:
     def iter_blocks(self, chunk_phones: int = 1000) -> Iterator[BatchBlock]:
         """The whole fleet, one hour block at a time, each in time order."""
         for hour in self.config.hour_blocks:
-            parts = [self._generate(self._chunk(np.arange(chunk.start, chunk.stop,
-                                                          dtype=np.int64)), hour)
+            parts = [self._generate(self._chunk(chunk), hour)
                      for chunk in self.config.phone_chunks(chunk_phones)]
             blk = concat(parts)
             yield blk.take(np.lexsort((blk.phone, blk.order_ms)))
 
     # -- internals ------------------------------------------------------------------
 
-    def _chunk(self, idx: I64) -> _Chunk:
+    def _chunk(self, phones: range | I64) -> _Chunk:
+        idx = (np.arange(phones.start, phones.stop, dtype=np.int64)
+               if isinstance(phones, range) else phones)
         key = idx.tobytes()
         if key not in self._chunks:
             while len(self._chunks) >= self.max_chunks:  # the least recently asked for goes
