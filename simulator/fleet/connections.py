@@ -24,6 +24,7 @@ from pathlib import Path
 
 from simulator.drivers.blocking import connect_as_app
 
+APP_BUSY_TIMEOUT_S = 2.5  # how long the app's connections wait on a lock
 FDS_PER_CONNECTION = 3  # the file, its -wal and its -shm
 FDS_KEPT_FREE = 2_000  # sockets, the run's own files
 
@@ -39,7 +40,7 @@ def default_limit() -> int:
 class AppConnections:
     """Open Flutter connections by phone index."""
 
-    def __init__(self, journal_mode: str | None, busy_timeout_s: float = 2.5,
+    def __init__(self, journal_mode: str | None, busy_timeout_s: float = APP_BUSY_TIMEOUT_S,
                  limit: int | None = None) -> None:
         self.journal_mode = journal_mode
         self.busy_timeout_s = busy_timeout_s

@@ -51,7 +51,7 @@ from simulator.fleet.trace import Trace
 from simulator.fleet.verdict import build_verdict
 from simulator.instants import parse_instant
 from simulator.leftovers import make_owned_dir, sweep
-from simulator.phone import app, schema
+from simulator.phone import app
 from simulator.phone.effects import Http, HttpResponse
 from simulator.phone.profiles import FixProfile, profile
 from simulator.phone.uploader import Credentials
@@ -172,9 +172,7 @@ class FleetRun:
         s = self.scenario
         phones = [Phone(p, d, u, Credentials(d, secret), faults.for_phone(measured, p))
                   for (p, d, u), secret in zip(ids, secrets, strict=True)]
-        fresh = file_bytes([app.open_connection(self.profile.flutter_journal_mode, 0),
-                            schema.open_schema(self.profile.schema_version),
-                            app.app_start(self.start_ms, self.profile)])
+        fresh = file_bytes(app.fresh_install(self.profile, self.start_ms))
         for phone in phones[:s.full_phones]:  # a copy each: no schema built per phone
             phone.db = self.workdir / f"phone-{phone.index:06d}.db"
             phone.db.write_bytes(fresh)

@@ -50,6 +50,9 @@ from simulator.drivers.network import run_blocking
 from simulator.errors import FleetFull, NetworkError, UsageError
 from simulator.fleet import stack as stacks
 from simulator.fleet.clock import SimClock
+from simulator.fleet.connections import APP_BUSY_TIMEOUT_S
+from simulator.fleet.ledger import FleetLedger
+from simulator.fleet.timeline import Timeline
 from simulator.instants import parse_instant
 from simulator.loadtest.allocator import PhoneAllocator
 from simulator.loadtest.gates import Gates, Measured, judge
@@ -58,7 +61,7 @@ from simulator.loadtest.options import LoadSettings, add_options, settings
 from simulator.loadtest.phone import LoadPhone
 from simulator.loadtest.summary import write_summary
 from simulator.loadtest.worker import WorkerPhones, identity
-from simulator.phone import app, schema
+from simulator.phone import app
 from simulator.phone.effects import Http, HttpResponse, NetOperation
 from simulator.phone.profiles import profile as lookup_profile
 
@@ -109,7 +112,6 @@ SETUP = BoundedSemaphore()
 # user's requests and inflate their measured latency
 GENERATION = ThreadPool(1)
 SQL_THREADS = ThreadPool(8)  # phones' statements on files (--phone-sqlite file)
-APP_BUSY_TIMEOUT_S = 2.5  # the app's own busy timeout (the fleet's AppConnections)
 
 
 # -- options and set-up ----------------------------------------------------------------
@@ -248,11 +250,10 @@ def _backend_clock(host: str, speed: float) -> SimClock:
 
 def _fresh_database(chosen: LoadSettings) -> sqlite3.Connection:
     """An app database as a fresh install leaves it, in memory: each phone gets a copy."""
-    profile = lookup_profile(chosen.scenario.profile)
     conn = connect(":memory:")
-    run(conn, app.open_connection(profile.flutter_journal_mode, 0))
-    run(conn, schema.open_schema(profile.schema_version))
-    run(conn, app.app_start(parse_instant(chosen.scenario.start), profile))
+    for operation in app.fresh_install(lookup_profile(chosen.scenario.profile),
+                                       parse_instant(chosen.scenario.start)):
+        run(conn, operation)
     return conn
 
 
@@ -270,16 +271,15 @@ def _close_phones(worker: str) -> list[Piece]:
     while STATE.busy and time.monotonic() < deadline:
         gevent.sleep(0.05)
     phones = STATE.phones
-    if phones is None or STATE.clock is None:
-        return [{"worker": worker, "number": 0, "of": 1, "generated": [], "final": {},
-                 "acknowledged": [], "refused": {}, "queued": [], "phones": []}]
+    if phones is None or STATE.clock is None:  # no user ever started here: one empty piece
+        return list(pieces(worker, FleetLedger(Timeline(0)), (), ()))
     now = STATE.clock.now_ms()
+    every = phones.every_phone()
     queued: list[str] = []
-    for phone in phones.every_phone():
+    for phone in every:
         phone.close(now)
         queued += phone.queued()
-    return list(pieces(worker, phones.ledger, queued,
-                       {p.index for p in phones.every_phone()}))
+    return list(pieces(worker, phones.ledger, queued, {p.index for p in every}))
 
 
 # -- the user ----------------------------------------------------------------------------

@@ -336,3 +336,10 @@ def get_streak(now_ms: int, profile: FixProfile, user_id: str | None = None) -> 
         streak += 1
         cursor -= timedelta(days=1)
     return streak
+
+
+def fresh_install(profile: FixProfile, now_ms: int) -> list[Operation[Any]]:
+    """What a newly installed app does to its empty database, in order: open it as the
+    Flutter side does, create (and upgrade to) the profile's schema, run its start."""
+    return [open_connection(profile.flutter_journal_mode, 0),
+            schema.open_schema(profile.schema_version), app_start(now_ms, profile)]
