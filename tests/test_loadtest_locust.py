@@ -206,3 +206,35 @@ def test_phones_on_the_boundaries_arrive_as_a_herd_and_at_their_phases_spread_ou
         assert s["performance"]["boundary"] == boundary
         peaks[boundary] = s["performance"]["uploads_peak_per_s"]
     assert peaks["aligned"] >= 15 and peaks["aligned"] > 2 * peaks["phased"], peaks
+
+
+def test_a_diurnal_day_follows_the_awake_share_and_loses_nothing_acknowledged(
+        tmp_path: Path) -> None:
+    """Ten phones from 04:00 to 24:00 UTC on a Tuesday at 3,600x (a simulated hour a
+    second): one or two online before dawn, all ten in the afternoon, fewer again at
+    night, as planned from the curve; phones leaving with batches still queued or due is
+    not a loss, an acknowledged batch not stored once is."""
+    scenario = tmp_path / "day.toml"
+    scenario.write_text('name = "day"\nseed = 5\nstart = "2024-01-09T04:00:00Z"\n'
+                        'duration_s = 72000\nspeed = 3600\nprofile = "v3"\n')
+    done = locust("--headless", "--scenario", str(scenario), "--diurnal-phones", "10",
+                  "--only-summary", "--loglevel", "WARNING",
+                  "--summary-dir", str(tmp_path / "day"), cwd=tmp_path,
+                  locustfile=str(Path(LOCUSTFILE).with_name("diurnal.py")))
+    assert done.returncode == 0, done.stderr[-3000:]
+    s = summary(tmp_path / "day")
+    hours = s["diurnal"]["hours"]
+    assert [h["hour"] for h in hours] == list(range(20))
+    planned = [h["planned_users"] for h in hours]
+    assert planned[0] == 1 and max(planned) == 10 and planned[-1] == 1, planned
+    ended = [h for h in hours if h["running_users"] is not None]
+    assert len(ended) == 20
+    # locust follows the curve within the hour (its spawn rate: the fleet in an hour)
+    near = sum(abs(h["running_users"] - h["planned_users"]) <= 1 for h in ended)
+    assert near >= 16, hours
+    busy = [h["uploads"] for h in ended if h["planned_users"] == 10]
+    quiet = [h["uploads"] for h in ended if h["planned_users"] == 1]
+    assert busy and quiet and min(busy) > 3 * max(quiet), hours
+    assert s["verdict"]["anomalies"] == {}
+    assert {g["name"] for g in s["gates"] if g["passed"]} >= {"exactly once"}
+    assert s["cluster"]["phones_run_more_than_once"] == []

@@ -6,12 +6,15 @@ from __future__ import annotations
 import pytest
 
 from simulator.checks.ledgers import Generated, Verdict
-from simulator.errors import FleetFull
+from simulator.errors import FleetFull, UsageError
 from simulator.fleet.ledger import FleetLedger
 from simulator.fleet.timeline import Timeline
+from simulator.instants import HOUR_MS, parse_instant
 from simulator.loadtest.allocator import PhoneAllocator
+from simulator.loadtest.diurnal import DiurnalCurve, DiurnalPlan
 from simulator.loadtest.gates import Gates, Measured, judge
 from simulator.loadtest.ledgers import PIECE_BATCHES, ClusterLedger, pieces
+from simulator.sensors.personas import DEFAULT_MIX
 
 
 def test_n_users_hold_exactly_phones_zero_to_n_minus_one_across_workers() -> None:
@@ -166,3 +169,32 @@ def test_an_aligned_phone_sends_each_batch_on_the_next_five_minute_boundary() ->
     assert any(b.due_ms % WINDOW_MS for b in mine.pending)  # the app's own phase
     for own, moved in zip(mine.pending, herd.pending, strict=True):
         assert moved.due_ms % WINDOW_MS == 0 and 0 <= moved.due_ms - own.due_ms < WINDOW_MS
+
+
+def test_the_diurnal_curve_is_the_persona_mixs_awake_share_by_local_time() -> None:
+    """By hand from the personas' rhythms (Berlin is UTC+1; 2024-01-09 is a Tuesday):
+    at 03:00 only the night shift (10 % of the mix) is awake, at 10:00 all but the night
+    shift, at 16:00 everyone, at 22:45 commuters, office workers and the night shift; on a
+    Saturday at 03:00 nobody, so the floor (or one phone) is what stays online."""
+    curve = DiurnalCurve.of_mix(DEFAULT_MIX, utc_offset_h=1)
+    tuesday = parse_instant("2024-01-09T00:00:00Z")
+
+    def at(local: str) -> float:
+        h, m = (int(x) for x in local.split(":"))
+        return curve.share_at(tuesday + (h - 1) * HOUR_MS + m * 60_000)
+
+    assert at("03:00") == pytest.approx(0.1)
+    assert at("10:00") == pytest.approx(0.9)
+    assert at("16:00") == pytest.approx(1.0)
+    assert at("22:45") == pytest.approx(0.7)
+    saturday_3am = parse_instant("2024-01-13T02:00:00Z")
+    assert curve.users(10_000, saturday_3am) == 1
+    floored = DiurnalCurve.of_mix(DEFAULT_MIX, utc_offset_h=1, floor=0.2)
+    assert floored.users(10_000, saturday_3am) == 2_000
+    assert floored.users(10_000, tuesday + 15 * HOUR_MS) == 10_000
+    hourly = curve.hourly(10_000, tuesday)
+    assert len(hourly) == 24 and min(hourly) == 1_000 and max(hourly) == 10_000
+    with pytest.raises(UsageError, match="diurnal-floor"):
+        DiurnalPlan(floor=1.5)
+    with pytest.raises(UsageError, match="positive weight"):
+        DiurnalCurve.of_mix({"commuter": 0.0}, utc_offset_h=1)

@@ -4,6 +4,11 @@
 - `RampToBreak` (`loadtests/ramp_to_break.py`): more phones each step until a step
   breaks by `ggsim capacity`'s definition (`ramp.step_result`, `capacity.slo.find_knee`);
   the run then stops by itself and its summary has every step and the knee.
+- `BoundaryBurst` (`loadtests/boundary_burst.py`): phones all started at once, on the
+  5-minute boundaries or at their own phases.
+- `Diurnal` (`loadtests/diurnal.py`): a fleet's simulated day, the phones online
+  following the persona mix's awake share (`diurnal.DiurnalCurve`); each simulated hour's
+  planned and running users and its uploads are in `hours`.
 
 Invariant: a shape only reads locust's statistics and the run's settings; it stops the
 run (tick returns None) when the ramp broke or ran out of steps.
@@ -16,6 +21,8 @@ from typing import Any
 from locust import LoadTestShape
 
 from simulator.capacity.slo import Knee, StepResult, find_knee
+from simulator.instants import HOUR_MS, parse_instant
+from simulator.loadtest.diurnal import DiurnalCurve, DiurnalHour
 from simulator.loadtest.ramp import Snapshot, classify, step_result
 
 
@@ -78,3 +85,43 @@ class BoundaryBurst(LoadTestShape):
         if chosen is None or self.get_run_time() >= chosen.burst_s:
             return None
         return chosen.burst_users, float(chosen.burst_users)
+
+
+class Diurnal(LoadTestShape):
+    """`--diurnal-phones` phones over `--diurnal-hours` simulated hours from the scenario's
+    start (compressed by `--speed`), as many online as the curve says at each simulated
+    minute; phones join at up to the whole fleet a simulated hour. Stops at the end."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.hours: list[DiurnalHour] = []
+        self._curve: DiurnalCurve | None = None
+        self._hour = -1
+        self._uploads_before = 0
+
+    def tick(self) -> tuple[int, float] | None:
+        from simulator.loadtest.user import STATE
+
+        chosen = STATE.settings
+        if chosen is None or self.runner is None:
+            return None
+        plan = chosen.diurnal
+        if self._curve is None:
+            self._curve = DiurnalCurve.of_mix(plan.mix, plan.utc_offset_h, plan.floor)
+        speed = chosen.scenario.speed
+        elapsed_ms = int(self.get_run_time() * speed * 1000)
+        hour = elapsed_ms // HOUR_MS
+        uploads = int(self.runner.stats.get("/upload", "POST").num_requests)
+        if hour != self._hour:  # the last simulated hour is over: record it
+            if self.hours:
+                self.hours[-1] = self.hours[-1].ended(int(self.runner.user_count),
+                                                      uploads - self._uploads_before)
+            self._hour, self._uploads_before = hour, uploads
+            if hour < plan.hours:
+                start_ms = parse_instant(chosen.scenario.start) + hour * HOUR_MS
+                self.hours.append(DiurnalHour(hour, self._curve.users(plan.phones,
+                                                                      start_ms)))
+        if hour >= plan.hours:
+            return None
+        at_ms = parse_instant(chosen.scenario.start) + elapsed_ms
+        return self._curve.users(plan.phones, at_ms), plan.spawn_rate(speed)

@@ -10,12 +10,15 @@ test's network is the real one.
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
 from simulator.capacity.slo import SloThresholds
 from simulator.fleet import scenario as scenarios
 from simulator.fleet.scenario import Scenario
+from simulator.loadtest.diurnal import DiurnalPlan
 from simulator.loadtest.gates import Gates
 from simulator.loadtest.ramp import RampPlan
 
@@ -74,6 +77,17 @@ def add_options(parser: Any) -> None:
     ramp.add_argument("--ramp-error-share", type=float, default=0.01,
                       help="a step breaks above this share of 5xx, timeouts and "
                            "connection errors")
+    diurnal = parser.add_argument_group(
+        "ggsim diurnal", "loadtests/diurnal.py: a simulated day, the phones online following "
+        "the persona mix's awake share")
+    diurnal.add_argument("--diurnal-phones", type=int, default=10_000,
+                         help="the fleet's phones, all online at the day's peak")
+    diurnal.add_argument("--diurnal-hours", type=int, default=24,
+                         help="simulated hours from the scenario's start (at most its "
+                              "duration)")
+    diurnal.add_argument("--diurnal-floor", type=float, default=0.0,
+                         help="the share of phones online at any hour (phones on Wi-Fi "
+                              "overnight), 0-1")
     for name, what in (("p50", "p50"), ("p95", "p95"), ("p99", "p99")):
         group.add_argument(f"--gate-{name}-ms", type=float, default=None,
                            help=f"fail when the upload {what} latency is above this (ms)")
@@ -99,6 +113,7 @@ class LoadSettings:
     aligned: bool = False
     burst_users: int = 100
     burst_s: float = 60.0
+    diurnal: DiurnalPlan = field(default_factory=DiurnalPlan)
 
 
 def settings(options: argparse.Namespace | Any) -> LoadSettings:
@@ -116,7 +131,11 @@ def settings(options: argparse.Namespace | Any) -> LoadSettings:
                     options.ramp_settle_s, options.ramp_max_steps)
     slo = SloThresholds(latency_ms_p99_max=options.ramp_p99_ms,
                         error_share_max=options.ramp_error_share)
+    hours = min(options.diurnal_hours, math.ceil(chosen.duration_s / 3600))
+    diurnal = DiurnalPlan(options.diurnal_phones, hours, options.diurnal_floor)
+    if chosen.fleet.personas:
+        diurnal = dataclasses.replace(diurnal, mix=dict(chosen.fleet.personas))
     return LoadSettings(chosen, int(options.phones), gates, options.database_url or "",
                         options.summary_dir, options.phone_sqlite, options.phone_dir or "",
                         ramp, slo, options.boundary == "aligned", options.burst_users,
-                        options.burst_s)
+                        options.burst_s, diurnal)

@@ -17,6 +17,7 @@ import orjson
 
 from simulator.capacity.slo import Knee, StepResult
 from simulator.checks.ledgers import Verdict
+from simulator.loadtest.diurnal import ASSUMPTION, DiurnalHour
 from simulator.loadtest.gates import Check, Measured
 from simulator.loadtest.options import LoadSettings
 
@@ -24,7 +25,8 @@ from simulator.loadtest.options import LoadSettings
 def summary(chosen: LoadSettings, verdict: Verdict | None, checks: list[Check],
             measured: Measured, wall_s: float, *, users: int,
             phones_by_worker: dict[str, list[int]], phone_runs: dict[int, int],
-            ramp: tuple[list[StepResult], Knee | None] | None = None) -> dict[str, Any]:
+            ramp: tuple[list[StepResult], Knee | None] | None = None,
+            diurnal: list[DiurnalHour] | None = None) -> dict[str, Any]:
     """The summary (see the module docstring)."""
     s = chosen.scenario
     uploads_per_s = (verdict.generated / wall_s) if verdict is not None else None
@@ -52,6 +54,8 @@ def summary(chosen: LoadSettings, verdict: Verdict | None, checks: list[Check],
                     "phones_are_0_to_n_minus_1": sorted(phone_runs) == list(
                         range(len(phone_runs)))},
         "ramp": None if ramp is None else _ramp(*ramp),
+        "diurnal": None if diurnal is None else {
+            "assumption": ASSUMPTION, "hours": [dataclasses.asdict(h) for h in diurnal]},
         "equivalent": {
             "formula": "users x speed phones at real time; uploads/s as measured",
             "real_fleet_phones": round(users * s.speed),
@@ -62,11 +66,12 @@ def summary(chosen: LoadSettings, verdict: Verdict | None, checks: list[Check],
 def write_summary(chosen: LoadSettings, verdict: Verdict | None, checks: list[Check],
                   measured: Measured, wall_s: float, *, users: int,
                   phones_by_worker: dict[str, list[int]], phone_runs: dict[int, int],
-                  ramp: tuple[list[StepResult], Knee | None] | None = None
-                  ) -> dict[str, Any]:
+                  ramp: tuple[list[StepResult], Knee | None] | None = None,
+                  diurnal: list[DiurnalHour] | None = None) -> dict[str, Any]:
     """Write `summary.json` under the settings' summary directory; returns it."""
     data = summary(chosen, verdict, checks, measured, wall_s, users=users,
-                   phones_by_worker=phones_by_worker, phone_runs=phone_runs, ramp=ramp)
+                   phones_by_worker=phones_by_worker, phone_runs=phone_runs, ramp=ramp,
+                   diurnal=diurnal)
     directory = Path(chosen.summary_dir)
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "summary.json").write_bytes(orjson.dumps(data, option=orjson.OPT_INDENT_2))

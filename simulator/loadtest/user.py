@@ -448,7 +448,8 @@ def _judge(environment: Any) -> None:
     runs = STATE.ledger.phone_runs()
     summary = write_summary(chosen, verdict, checks, measured, wall_s,
                             users=len(runs), phones_by_worker=STATE.ledger.phones_by_worker,
-                            phone_runs=runs, ramp=(shape.steps, shape.knee) if ramp else None)
+                            phone_runs=runs, ramp=(shape.steps, shape.knee) if ramp else None,
+                            diurnal=getattr(shape, "hours", None))
     STATE.exit_code = 0 if all(c.passed for c in checks) else 1
     log.info("ggsim: %s", summary)
 
