@@ -251,3 +251,33 @@ def test_a_planted_upward_or_sideways_import_is_caught(tmp_path: Path) -> None:
         "faults/phone.py: simulator.report",
     ]
     assert peer_imports(faults, "faults") == ["faults/hunt.py: simulator.checks.invariants"]
+
+
+MAX_MODULE_LINES = 500
+MAX_FUNCTION_LINES = 80
+
+
+def oversized(source: str, name: str) -> list[str]:
+    """A module over MAX_MODULE_LINES lines, and each function over MAX_FUNCTION_LINES."""
+    found = [f"{name}: {len(source.splitlines())} lines"] if len(
+        source.splitlines()) > MAX_MODULE_LINES else []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            length = (node.end_lineno or node.lineno) - node.lineno + 1
+            if length > MAX_FUNCTION_LINES:
+                found.append(f"{name}: {node.name} is {length} lines")
+    return found
+
+
+def test_no_module_over_500_lines_and_no_function_over_80() -> None:
+    found = [f for path in sorted(ROOT.rglob("*.py"))
+             for f in oversized(path.read_text(), str(path.relative_to(ROOT)))]
+    assert found == []
+
+
+def test_a_planted_long_module_and_function_are_caught() -> None:
+    body = "\n".join(f"    x{i} = {i}" for i in range(MAX_FUNCTION_LINES))
+    long_function = f"def planted() -> None:\n{body}\n"
+    assert oversized(long_function, "p.py") == [f"p.py: planted is {MAX_FUNCTION_LINES + 1} lines"]
+    long_module = "\n".join(f"y{i} = {i}" for i in range(MAX_MODULE_LINES + 1))
+    assert oversized(long_module, "m.py") == [f"m.py: {MAX_MODULE_LINES + 1} lines"]

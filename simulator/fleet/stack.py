@@ -88,6 +88,14 @@ class ServerProcess:
         stop_serve_process(proc)
 
 
+def set_backend_clock(url: str, origin_ms: int, speed: float) -> httpx.Response:
+    """Ask the backend at `url` to run on simulated time from `origin_ms` at `speed`
+    (`POST /_sim/clock`: the bundled backend, `ggsim serve --sim-control`); its answer
+    (a backend without simulation control refuses)."""
+    return httpx.post(f"{url.rstrip('/')}/_sim/clock",
+                      json={"origin_ms": origin_ms, "speed": speed}, timeout=10)
+
+
 @dataclass
 class Stack:
     """Base URL to drive, the database to read the backend ledger from (if known), and
@@ -106,8 +114,7 @@ class Stack:
     def sync_clock(self, origin_ms: int, speed: float) -> None:
         """Put the embedded backend on the run's simulated time (no-op for a target)."""
         if self.server is not None:
-            answer = httpx.post(f"{self.url}/_sim/clock", json={"origin_ms": origin_ms,
-                                                               "speed": speed}, timeout=10)
+            answer = set_backend_clock(self.url, origin_ms, speed)
             if answer.status_code != 200:
                 raise SimulatorError(f"could not set the backend clock: {answer.text}")
 

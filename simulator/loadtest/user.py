@@ -155,10 +155,7 @@ def _test_start(environment: Any, **_: Any) -> None:
 def _set_backend_clock(host: str, origin_ms: int, speed: float) -> None:
     """Put the backend on simulated time; a backend without simulation control (one
     someone else runs) keeps its own clock, which only works at speed 1."""
-    import httpx
-
-    answer = httpx.post(f"{host.rstrip('/')}/_sim/clock",
-                        json={"origin_ms": origin_ms, "speed": speed}, timeout=10)
+    answer = stacks.set_backend_clock(host, origin_ms, speed)
     if answer.status_code == 200:
         return
     if speed != 1.0:

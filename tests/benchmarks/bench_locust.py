@@ -28,7 +28,10 @@ Method:
   / CPU seconds per phone per 5 minutes (its upload, its pot sync, a twelfth of an
   hour's batch generation), derived from the saturated runs' CPU per upload, plus the
   one-time cost of a phone joining (registration, its first hour's day plans) measured
-  separately with `--join-users` users that only join.
+  separately with `--join-users` users that only join;
+- memory per phone held: the peak resident memory of that joining run against the same
+  run with one phone, per extra phone (a phone's in-memory database, its batches, its
+  greenlet and locust's user), which bounds phones per worker before the CPU does.
 
 Target (issue 15): `PhoneUser` at least 70 % of the bare rate per request.
 """
@@ -172,24 +175,34 @@ def run_locust(locustfile: Path, host: str, users: int, seconds: int, work: Path
             "cpu_s": at(samples, end) - at(samples, begin), "wall_s": end - begin}
 
 
+def rss_bytes(pid: int) -> int:
+    """The process's resident memory now (/proc/<pid>/status VmRSS)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
 def join_cost(locustfile: Path, host: str, users: int, work: Path,
-              extra: list[str]) -> float:
-    """CPU seconds per phone joining (registration, the first hour's day plans and
-    batches, its database): a real-time run whose phones only join, against the same
-    run with one phone (the interpreter's start and locust's own share)."""
-    def whole_run(n: int) -> float:
+              extra: list[str]) -> tuple[float, float]:
+    """CPU seconds and resident bytes per phone held (registration, the first hour's day
+    plans and batches, its database, its greenlet): a real-time run whose phones only
+    join and wait, against the same run with one phone (the interpreter, locust and the
+    generator's tables are in both). Memory is the peak of VmRSS sampled every 0.1 s."""
+    def whole_run(n: int) -> tuple[float, int]:
         proc = subprocess.Popen(
             [sys.executable, "-m", "locust", "-f", str(locustfile), "--headless", "-H",
              host, "-u", str(n), "-r", str(n), "-t", "10s", "--only-summary", "--loglevel",
              "ERROR", *extra], cwd=work, stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL)
-        cpu = 0.0
+        cpu, rss = 0.0, 0
         while proc.poll() is None:
-            with contextlib.suppress(OSError):
-                cpu = cpu_s(proc.pid)
+            with contextlib.suppress(OSError, ValueError):
+                cpu, rss = cpu_s(proc.pid), max(rss, rss_bytes(proc.pid))
             time.sleep(0.1)
-        return cpu
-    return (whole_run(users) - whole_run(1)) / (users - 1)
+        return cpu, rss
+    (cpu_n, rss_n), (cpu_1, rss_1) = whole_run(users), whole_run(1)
+    return (cpu_n - cpu_1) / (users - 1), (rss_n - rss_1) / (users - 1)
 
 
 def free_port() -> int:
@@ -256,8 +269,9 @@ def _slow_scenario(work: Path) -> Path:
     return path
 
 
-def report(runs: dict[str, list[dict[str, float]]], join_cpu: float,
+def report(runs: dict[str, list[dict[str, float]]], joins: tuple[float, float],
            args: argparse.Namespace) -> int:
+    join_cpu, join_rss = joins
     def median(name: str, key: str) -> float:
         return statistics.median(run[key] / run["cpu_s"] for run in runs[name])
     phone_req, bare_req = median("phone", "requests"), median("bare", "requests")
@@ -283,6 +297,9 @@ def report(runs: dict[str, list[dict[str, float]]], join_cpu: float,
                   f"database; {args.join_users} joining vs 1): {join_cpu * 1000:.0f} ms")
     console.print(f"phones one worker holds at the real cadence before locust's 90 % CPU "
                   f"warning: about {held:,.0f} (derived: 0.9 x 300 s / CPU per cycle)")
+    console.print(f"memory per phone held: {join_rss / 1024:,.0f} KiB resident "
+                  f"({args.join_users} phones vs 1); 1 GiB holds about "
+                  f"{2**30 / max(join_rss, 1):,.0f} phones")
     passed = ratio >= 0.70
     console.print(f"PhoneUser / bare per request: {ratio:.2f} (target >= 0.70): "
                   f"{'PASS' if passed else 'FAIL'}")
