@@ -150,6 +150,11 @@ def _bad_bodies() -> list[tuple[str, bytes, int, str]]:
         ("another device", edit(lambda e: e.__setitem__("device_id", "sim-other")), 403,
          "device_mismatch"),
         ("huge", b" " * 300_000, 413, "body_too_large"),
+        # PostgreSQL's json and jsonb cannot store U+0000 (it used to answer 500)
+        ("NUL in the payload", edit(lambda e: e["payload"].__setitem__("note", "a\x00b")),
+         422, "invalid_field"),
+        ("NUL in a payload key", edit(lambda e: e["payload"].__setitem__("k\x00", 1)), 422,
+         "invalid_field"),
     ]
 
 
@@ -210,6 +215,25 @@ def test_the_daily_pot_unlocks_claims_once_and_replays(server: BackgroundServer)
     assert no_key.status_code == 422
 
 
+def test_ids_follow_one_rule_everywhere_and_a_refused_one_writes_nothing(
+        server: BackgroundServer) -> None:
+    """Device, user and batch ids and claim keys: 1-128 of [A-Za-z0-9._:-], as the upload
+    envelope has them. A NUL in a pot batch id used to reach PostgreSQL (500)."""
+    phone = Phone(server, ENVELOPES[0])
+    for bad in ("a\x00b", "", "has space", "x" * 129, "é"):
+        pot = phone.http.post("/daily-pot/upload", json={"batch_id": bad}, headers=phone.auth)
+        assert pot.status_code == 422 and pot.json()["path"] == "$.batch_id", pot.text
+        device = phone.http.post("/devices", json={"user_id": bad or "u", "device_id": bad
+                                                   or "d d"})
+        assert device.status_code == 422 and device.json()["error"] == "invalid_field"
+    claim = phone.http.post("/daily-pot/claim", headers={**phone.auth,
+                                                        "Idempotency-Key": "has space"})
+    assert claim.status_code == 422 and claim.json()["error"] == "invalid_field"
+    assert phone.http.post("/devices", json={"user_id": None}).status_code == 422
+    assert _count(server, "pot_events") == 0
+    assert _count(server, "device_secrets") == 1  # the phone's own registration only
+
+
 def test_concurrent_pot_changes_count_each_event_once(server: BackgroundServer) -> None:
     """Forty requests at once on one user's pot: 20 distinct uploads each sent twice,
     then 8 claims with different keys. Each upload counts once, exactly one claim wins,
@@ -257,7 +281,14 @@ def test_health_metrics_and_openapi(server: BackgroundServer) -> None:
     assert spec["openapi"].startswith("3.1")
     assert {"/upload", "/devices", "/daily-pot", "/daily-pot/upload", "/daily-pot/claim",
             "/healthz", "/metrics"} <= set(spec["paths"])
-    assert "Envelope" in spec["components"]["schemas"]
+    schemas = spec["components"]["schemas"]
+    assert schemas["Envelope"]["properties"]["payload"] == {
+        "$ref": "#/components/schemas/Payload"}  # not "anything", null included
+    pot_body = spec["paths"]["/daily-pot/upload"]["post"]["requestBody"]
+    batch_id = pot_body["content"]["application/json"]["schema"]["properties"]["batch_id"]
+    assert batch_id["minLength"] == 1 and batch_id["pattern"] == "^[A-Za-z0-9._:-]+$"
+    claim = spec["paths"]["/daily-pot/claim"]["post"]["responses"]
+    assert "pot_locked" in claim["422"]["description"]
     missing = phone.http.get("/nowhere")
     assert missing.status_code == 404
 

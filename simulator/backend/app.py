@@ -32,7 +32,7 @@ from simulator.backend import pot as pot_rules
 from simulator.backend.clock import BackendClock
 from simulator.backend.metrics import Metrics
 from simulator.backend.openapi import document
-from simulator.backend.payload import InputError, decode_upload
+from simulator.backend.payload import InputError, check_id, decode_upload
 
 log = logging.getLogger("ggsim.backend")
 Handler = Callable[[Request], Awaitable[Response]]
@@ -178,9 +178,7 @@ class Backend:
         if not isinstance(data, dict):
             raise InputError(422, "invalid_field", "body must be a JSON object", "$")
         for name in required:
-            if not isinstance(data.get(name), str) or not data[name] or len(data[name]) > 128:
-                raise InputError(422, "invalid_field", f"{name} must be a non-empty string "
-                                 "of at most 128 characters", f"$.{name}")
+            check_id(data.get(name), f"$.{name}")
         return data
 
     async def authenticate(self, request: Request) -> tuple[str, str]:
@@ -218,10 +216,7 @@ class Backend:
 
     async def register(self, request: Request) -> Response:
         data = await self.json_body(request, ("user_id",))
-        device_id = data.get("device_id") or f"dev-{uuid.uuid4()}"
-        if not isinstance(device_id, str) or len(device_id) > 128:
-            raise InputError(422, "invalid_field", "device_id must be a string of at most "
-                             "128 characters", "$.device_id")
+        device_id = check_id(data.get("device_id") or f"dev-{uuid.uuid4()}", "$.device_id")
         secret = secrets.token_urlsafe(32)
         async with self.pool.acquire() as conn:
             created = await store.register_device(conn, device_id, data["user_id"], secret,
@@ -275,10 +270,10 @@ class Backend:
     async def pot_claim(self, request: Request) -> Response:
         _, user_id = await self.authenticate(request)
         key = request.headers.get("idempotency-key")
-        if not key or len(key) > 128:
+        if not key:
             raise InputError(422, "missing_idempotency_key",
-                             "a claim needs an Idempotency-Key header (at most 128 characters)")
-        return await self._change_pot(user_id, "claim", key)
+                             "a claim needs an Idempotency-Key header")
+        return await self._change_pot(user_id, "claim", check_id(key, "Idempotency-Key"))
 
     async def set_clock(self, request: Request) -> Response:
         """Simulation control (only with `sim_control`): put the backend on the fleet's

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from simulator import __version__
-from simulator.backend.payload import schemas
+from simulator.backend.payload import id_schema, schemas
 
 if TYPE_CHECKING:
     from simulator.backend.app import BackendConfig
@@ -46,6 +46,7 @@ def document(config: BackendConfig) -> dict[str, Any]:
         "version": {"type": "integer", "description": "grows with every change"},
         "backend_updated_at": {"type": "integer", "description": "epoch ms of the last change"}}}
     upload_body = {"$ref": "#/components/schemas/Envelope"}
+    an_id = id_schema()
     return {
         "openapi": "3.1.0",
         "info": {"title": "GreenGains reference backend (greengains-sim)",
@@ -63,7 +64,8 @@ def document(config: BackendConfig) -> dict[str, Any]:
                 "summary": "Register a device: its id and secret, returned once",
                 "requestBody": {"required": True, "content": {"application/json": {"schema": {
                     "type": "object", "required": ["user_id"], "properties": {
-                        "user_id": {"type": "string"}, "device_id": {"type": "string"}}}}}},
+                        "user_id": an_id,
+                        "device_id": {**an_id, "description": "generated when absent"}}}}}},
                 "responses": {"201": _answer("registered", {"type": "object"}),
                               **_errors(400, 409, 413, 422)}}},
             "/upload": {"post": {
@@ -86,14 +88,20 @@ def document(config: BackendConfig) -> dict[str, Any]:
                 "security": _AUTH,
                 "requestBody": {"required": True, "content": {"application/json": {"schema": {
                     "type": "object", "required": ["batch_id"],
-                    "properties": {"batch_id": {"type": "string"}}}}}},
+                    "properties": {"batch_id": an_id}}}}},
                 "responses": {"200": _answer("state", pot), **_errors(400, 401, 422, 503)}}},
             "/daily-pot/claim": {"post": {
                 "summary": "Claim today's unlocked pot, once a day", "security": _AUTH,
                 "parameters": [{"name": "Idempotency-Key", "in": "header", "required": True,
-                                "schema": {"type": "string"}}],
+                                "schema": an_id}],
                 "responses": {"200": _answer("claimed (or the replay of this claim)", pot),
-                              **_errors(401, 409, 422, 503)}}},
+                              **_errors(401, 503),
+                              "409": _answer("already_claimed: today's pot is claimed "
+                                             "(the body carries the pot's state)"),
+                              "422": _answer("pot_locked: fewer uploads today than "
+                                             "required, idempotency_key_reused, or an "
+                                             "invalid Idempotency-Key (the body carries "
+                                             "the pot's state when it was read)")}}},
             "/healthz": {"get": {"summary": "Database reachable",
                                  "responses": {"200": _answer("ok", {"type": "object"}),
                                                **_errors(503)}}},

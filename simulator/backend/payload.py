@@ -15,7 +15,7 @@ the window.
 from __future__ import annotations
 
 import re
-from typing import Annotated
+from typing import Annotated, Any
 
 import msgspec
 from msgspec import Meta
@@ -33,7 +33,9 @@ Gyro = Annotated[float, Meta(ge=-35.0, le=35.0)]  # 2,000 deg/s
 Hpa = Annotated[float, Meta(ge=300.0, le=1_100.0)]
 EpochMs = Annotated[int, Meta(ge=EARLIEST_MS, le=4_102_444_800_000)]
 Vector = Annotated[list[float | None], Meta(min_length=3, max_length=3)]
-Id = Annotated[str, Meta(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:-]+$")]
+ID_PATTERN = r"^[A-Za-z0-9._:-]+$"  # device, user, batch ids and claim keys alike
+ID_MAX = 128
+Id = Annotated[str, Meta(min_length=1, max_length=ID_MAX, pattern=ID_PATTERN)]
 Uuid = Annotated[str, Meta(pattern=r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")]
 
 
@@ -91,6 +93,10 @@ class Envelope(msgspec.Struct, forbid_unknown_fields=True):
 
 
 _envelope = msgspec.json.Decoder(Envelope)
+# U+0000 escaped in JSON text (not preceded by an escaping backslash): PostgreSQL's json
+# and jsonb refuse it ("unsupported Unicode escape sequence"), so it is refused here
+_NUL_ESCAPE = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
+_ID = re.compile(ID_PATTERN)
 _payload = msgspec.json.Decoder(Payload)
 _PATH = re.compile(r" - at `(\$[^`]*)`$")
 
@@ -104,16 +110,28 @@ def _invalid(exc: msgspec.MsgspecError, prefix: str) -> InputError:
     return InputError(400, "malformed_json", f"{text} (in {prefix})")
 
 
+def _too_deep(path: str) -> InputError:
+    return InputError(422, "invalid_field", "JSON nested deeper than the decoder's limit",
+                      path)
+
+
 def decode_upload(body: bytes, now_ms: int, max_future_ms: int) -> tuple[Envelope, Payload]:
     """Validate an upload body against the invariants of this module's docstring."""
     try:
         envelope = _envelope.decode(body)
     except msgspec.MsgspecError as exc:
         raise _invalid(exc, "$") from None
+    except RecursionError:  # msgspec's own depth limit, met before any type is checked
+        raise _too_deep("$") from None
     try:
         payload = _payload.decode(envelope.payload)
     except msgspec.MsgspecError as exc:
         raise _invalid(exc, "$.payload") from None
+    except RecursionError:
+        raise _too_deep("$.payload") from None
+    if _NUL_ESCAPE.search(bytes(envelope.payload)):
+        raise InputError(422, "invalid_field", "the payload holds U+0000, which PostgreSQL "
+                         "cannot store in JSON", "$.payload")
     if payload.summary.count != len(payload.batch):
         raise InputError(422, "invalid_field", f"summary.count is {payload.summary.count} but "
                          f"batch has {len(payload.batch)} readings", "$.payload.summary.count")
@@ -134,4 +152,21 @@ def schemas() -> dict[str, object]:
     """JSON Schema components of the request bodies (for the OpenAPI document)."""
     (_, components) = msgspec.json.schema_components(
         [Envelope, Payload], ref_template="#/components/schemas/{name}")
+    # the envelope keeps its payload raw (stored as sent) but validates it as a Payload
+    envelope: dict[str, Any] = components["Envelope"]
+    envelope["properties"]["payload"] = {"$ref": "#/components/schemas/Payload"}
     return components
+
+
+def id_schema() -> dict[str, object]:
+    """The JSON Schema of an id (`check_id`'s rule)."""
+    return {"type": "string", "minLength": 1, "maxLength": ID_MAX, "pattern": ID_PATTERN}
+
+
+def check_id(value: object, path: str) -> str:
+    """`value` as an id (device, user, batch, claim key: 1-128 of [A-Za-z0-9._:-], the
+    upload envelope's rule), else a 422 naming `path`."""
+    if not isinstance(value, str) or not 0 < len(value) <= ID_MAX or not _ID.match(value):
+        raise InputError(422, "invalid_field", f"{path.removeprefix('$.')} must be 1-{ID_MAX} "
+                         "characters of A-Z a-z 0-9 . _ : -", path)
+    return value
