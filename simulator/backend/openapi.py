@@ -59,53 +59,59 @@ def document(config: BackendConfig) -> dict[str, Any]:
             "deviceSecret": {"type": "http", "scheme": "bearer",
                              "description": "the secret returned once by POST /devices"},
             "deviceId": {"type": "apiKey", "in": "header", "name": "X-Device-Id"}}},
-        "paths": {
-            "/devices": {"post": {
-                "summary": "Register a device: its id and secret, returned once",
-                "requestBody": {"required": True, "content": {"application/json": {"schema": {
-                    "type": "object", "required": ["user_id"], "properties": {
-                        "user_id": an_id,
-                        "device_id": {**an_id, "description": "generated when absent"}}}}}},
-                "responses": {"201": _answer("registered", {"type": "object"}),
-                              **_errors(400, 409, 413, 422)}}},
-            "/upload": {"post": {
-                "summary": "Store one 5-minute batch (review §4.2), idempotent by batch_id",
-                "security": _AUTH,
-                "parameters": [{"name": "Idempotency-Key", "in": "header", "required": False,
-                                "schema": {"type": "string"},
-                                "description": "must equal batch_id when given"}],
-                "requestBody": {"required": True,
-                                "content": {"application/json": {"schema": upload_body}}},
-                "responses": {"201": _answer("stored, or a replay of a stored batch "
-                                             "(header Idempotent-Replayed: true)",
-                                             {"type": "object"}),
-                              **_errors(400, 401, 403, 413, 422, 503)}}},
-            "/daily-pot": {"get": {"summary": "The user's pot today", "security": _AUTH,
-                                   "responses": {"200": _answer("state", pot),
-                                                 **_errors(401, 503)}}},
-            "/daily-pot/upload": {"post": {
-                "summary": "Count one upload towards today's pot (once per batch_id)",
-                "security": _AUTH,
-                "requestBody": {"required": True, "content": {"application/json": {"schema": {
-                    "type": "object", "required": ["batch_id"],
-                    "properties": {"batch_id": an_id}}}}},
-                "responses": {"200": _answer("state", pot), **_errors(400, 401, 422, 503)}}},
-            "/daily-pot/claim": {"post": {
-                "summary": "Claim today's unlocked pot, once a day", "security": _AUTH,
-                "parameters": [{"name": "Idempotency-Key", "in": "header", "required": True,
-                                "schema": an_id}],
-                "responses": {"200": _answer("claimed (or the replay of this claim)", pot),
-                              **_errors(401, 503),
-                              "409": _answer("already_claimed: today's pot is claimed "
-                                             "(the body carries the pot's state)"),
-                              "422": _answer("pot_locked: fewer uploads today than "
-                                             "required, idempotency_key_reused, or an "
-                                             "invalid Idempotency-Key (the body carries "
-                                             "the pot's state when it was read)")}}},
-            "/healthz": {"get": {"summary": "Database reachable",
-                                 "responses": {"200": _answer("ok", {"type": "object"}),
-                                               **_errors(503)}}},
-            "/metrics": {"get": {"summary": "Prometheus text format",
-                                 "responses": {"200": {"description": "metrics"}}}},
-        },
+        "paths": _paths(an_id, pot, upload_body),
+    }
+
+
+def _paths(an_id: dict[str, object], pot: dict[str, str],
+           upload_body: dict[str, str]) -> dict[str, Any]:
+    """The API's operations (`document` adds the components they refer to)."""
+    return {
+        "/devices": {"post": {
+            "summary": "Register a device: its id and secret, returned once",
+            "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                "type": "object", "required": ["user_id"], "properties": {
+                    "user_id": an_id,
+                    "device_id": {**an_id, "description": "generated when absent"}}}}}},
+            "responses": {"201": _answer("registered", {"type": "object"}),
+                          **_errors(400, 409, 413, 422)}}},
+        "/upload": {"post": {
+            "summary": "Store one 5-minute batch (review §4.2), idempotent by batch_id",
+            "security": _AUTH,
+            "parameters": [{"name": "Idempotency-Key", "in": "header", "required": False,
+                            "schema": {"type": "string"},
+                            "description": "must equal batch_id when given"}],
+            "requestBody": {"required": True,
+                            "content": {"application/json": {"schema": upload_body}}},
+            "responses": {"201": _answer("stored, or a replay of a stored batch "
+                                         "(header Idempotent-Replayed: true)",
+                                         {"type": "object"}),
+                          **_errors(400, 401, 403, 413, 422, 503)}}},
+        "/daily-pot": {"get": {"summary": "The user's pot today", "security": _AUTH,
+                               "responses": {"200": _answer("state", pot),
+                                             **_errors(401, 503)}}},
+        "/daily-pot/upload": {"post": {
+            "summary": "Count one upload towards today's pot (once per batch_id)",
+            "security": _AUTH,
+            "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                "type": "object", "required": ["batch_id"],
+                "properties": {"batch_id": an_id}}}}},
+            "responses": {"200": _answer("state", pot), **_errors(400, 401, 422, 503)}}},
+        "/daily-pot/claim": {"post": {
+            "summary": "Claim today's unlocked pot, once a day", "security": _AUTH,
+            "parameters": [{"name": "Idempotency-Key", "in": "header", "required": True,
+                            "schema": an_id}],
+            "responses": {"200": _answer("claimed (or the replay of this claim)", pot),
+                          **_errors(401, 503),
+                          "409": _answer("already_claimed: today's pot is claimed "
+                                         "(the body carries the pot's state)"),
+                          "422": _answer("pot_locked: fewer uploads today than "
+                                         "required, idempotency_key_reused, or an "
+                                         "invalid Idempotency-Key (the body carries "
+                                         "the pot's state when it was read)")}}},
+        "/healthz": {"get": {"summary": "Database reachable",
+                             "responses": {"200": _answer("ok", {"type": "object"}),
+                                           **_errors(503)}}},
+        "/metrics": {"get": {"summary": "Prometheus text format",
+                             "responses": {"200": {"description": "metrics"}}}},
     }
