@@ -149,3 +149,20 @@ def fresh_database(server_url: str) -> str:
 def database_url(postgres) -> str:  # type: ignore[no-untyped-def]
     """A fresh, empty database on the test server (its URL)."""
     return fresh_database(postgres.url)
+
+
+BACKEND_START_MS = 1_704_067_200_000  # 2024-01-01T00:00:00Z: the backend tests' batches
+
+
+@pytest.fixture(params=["recommended", "as-is"])
+def server(request: pytest.FixtureRequest, database_url: str):  # type: ignore[no-untyped-def]
+    """The reference backend on a fresh database, under each schema variant, its clock an
+    hour past the backend tests' batches (yields a running `BackgroundServer`)."""
+    from simulator.backend.app import BackendConfig
+    from simulator.backend.clock import BackendClock
+    from simulator.backend.server import BackgroundServer
+
+    config = BackendConfig(database_url, schema=request.param,
+                           clock=BackendClock(origin_ms=BACKEND_START_MS + 3_600_000))
+    with BackgroundServer(config) as running:
+        yield running

@@ -8,19 +8,19 @@ import asyncio
 import copy
 import subprocess
 import sys
-from collections.abc import Iterator
 from typing import Any
 
 import asyncpg
 import httpx
 import orjson
 import pytest
+from conftest import BACKEND_START_MS
 
 from simulator.backend.app import BackendConfig
 from simulator.backend.clock import BackendClock
 from simulator.backend.server import BackgroundServer
 
-START_MS = 1_704_067_200_000  # 2024-01-01T00:00:00Z
+START_MS = BACKEND_START_MS
 
 
 def _envelopes(n: int = 3) -> list[dict[str, Any]]:
@@ -34,14 +34,6 @@ def _envelopes(n: int = 3) -> list[dict[str, Any]]:
 
 
 ENVELOPES = _envelopes()
-
-
-@pytest.fixture(params=["recommended", "as-is"])
-def server(request: pytest.FixtureRequest, database_url: str) -> Iterator[BackgroundServer]:
-    config = BackendConfig(database_url, schema=request.param,
-                           clock=BackendClock(origin_ms=START_MS + 3_600_000))
-    with BackgroundServer(config) as running:
-        yield running
 
 
 class Phone:

@@ -8,25 +8,18 @@ with a detail; a refused request stores nothing (read from the database, not the
 
 from __future__ import annotations
 
-import asyncio
 import copy
 from collections.abc import Iterator
 from typing import Any
 
-import asyncpg
-import httpx
 import orjson
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_backend_api import ENVELOPES, START_MS
+from test_backend_api import ENVELOPES, START_MS, Phone, _count
 
-from simulator.backend.app import BackendConfig
-from simulator.backend.clock import BackendClock
 from simulator.backend.server import BackgroundServer
 
 CASES = 150  # hypothesis examples per schema variant in the default suite
-TRIED: dict[str, int] = {}
 
 HOSTILE_VALUES = st.one_of(
     st.none(), st.booleans(), st.integers(min_value=-(2**63), max_value=2**64 - 1),
@@ -95,55 +88,32 @@ def hostile_bodies(draw: st.DrawFn) -> tuple[str, bytes, str]:
     return f"{kind} at {'.'.join(map(str, path))}", body, content_type
 
 
-@pytest.fixture(params=["recommended", "as-is"])
-def fuzzed(request: pytest.FixtureRequest, database_url: str) -> Iterator[BackgroundServer]:
-    config = BackendConfig(database_url, schema=request.param,
-                           clock=BackendClock(origin_ms=START_MS + 3_600_000))
-    with BackgroundServer(config) as running:
-        yield running
-
-
 def _rows(server: BackgroundServer) -> int:
-    async def count() -> int:
-        conn = await asyncpg.connect(server.config.database_url)
-        try:
-            ns = "as_is" if server.config.schema == "as-is" else "recommended"
-            return int(await conn.fetchval(
-                f"SELECT (SELECT count(*) FROM {ns}.sensor_batches) + "
-                f"(SELECT count(*) FROM {ns}.user_stats)"))
-        finally:
-            await conn.close()
-    return asyncio.run(count())
+    return _count(server, "sensor_batches") + _count(server, "user_stats")
 
 
 def test_hostile_uploads_get_a_4xx_with_a_reason_and_store_nothing(
-        fuzzed: BackgroundServer) -> None:
-    http = httpx.Client(base_url=fuzzed.url, timeout=30)
-    envelope = ENVELOPES[0]
-    registered = http.post("/devices", json={"device_id": envelope["device_id"],
-                                             "user_id": envelope["user_id"]})
-    auth = {"X-Device-Id": envelope["device_id"],
-            "Authorization": f"Bearer {registered.json()['secret']}"}
-    schema = fuzzed.config.schema
-    TRIED[schema] = 0
+        server: BackgroundServer) -> None:
+    phone = Phone(server, ENVELOPES[0])
+    tried = 0
 
     @settings(max_examples=CASES, deadline=None,
               suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
                                      HealthCheck.function_scoped_fixture])
     @given(hostile_bodies())
     def one(case: tuple[str, bytes, str]) -> None:
+        nonlocal tried
         what, body, content_type = case
-        before = _rows(fuzzed)
-        answer = http.post("/upload", content=body,
-                           headers={**auth, "Content-Type": content_type})
-        TRIED[schema] += 1
+        before = _rows(server)
+        answer = phone.upload(body, **{"Content-Type": content_type})
+        tried += 1
         assert answer.status_code < 500, (what, answer.status_code, answer.text[:500])
         if answer.status_code >= 400:
             refused = answer.json()
             assert refused["error"] and refused["detail"], (what, refused)
-            assert _rows(fuzzed) == before, (what, "a refused upload stored rows")
+            assert _rows(server) == before, (what, "a refused upload stored rows")
 
     one()
-    assert TRIED[schema] >= CASES  # hypothesis ran them all (printed below for the record)
-    print(f"\n{schema}: {TRIED[schema]} hostile uploads, no 5xx, nothing stored when "
+    assert tried >= CASES  # hypothesis ran them all (printed below for the record)
+    print(f"\n{server.config.schema}: {tried} hostile uploads, no 5xx, nothing stored when "
           "refused")
