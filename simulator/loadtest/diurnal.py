@@ -44,8 +44,7 @@ class DiurnalCurve:
                floor: float = 0.0) -> DiurnalCurve:
         """The awake share of persona `mix` (weights, any positive sum), never below
         `floor`."""
-        if not 0.0 <= floor <= 1.0:
-            raise UsageError(f"--diurnal-floor must be in [0, 1], got {floor}")
+        _check_floor(floor)
         names = tuple(name for name, weight in mix.items() if weight > 0)
         if not names:
             raise UsageError("the persona mix has no persona with a positive weight")
@@ -72,7 +71,6 @@ class DiurnalCurve:
         return [self.users(phones, start_ms + h * HOUR_MS) for h in range(24)]
 
 
-
 @dataclass(frozen=True)
 class DiurnalPlan:
     """`phones` phones over `hours` simulated hours, never fewer than `floor` of them
@@ -86,11 +84,13 @@ class DiurnalPlan:
     utc_offset_h: int = BERLIN.utc_offset_h
 
     def __post_init__(self) -> None:
-        if not 0.0 <= self.floor <= 1.0:
-            raise UsageError(f"--diurnal-floor must be in [0, 1], got {self.floor}")
+        _check_floor(self.floor)
         if self.phones < 1 or self.hours < 1:
             raise UsageError(f"--diurnal-phones and --diurnal-hours must be at least 1, got "
                              f"{self.phones} and {self.hours}")
+
+    def curve(self) -> DiurnalCurve:
+        return DiurnalCurve.of_mix(self.mix, self.utc_offset_h, self.floor)
 
     def spawn_rate(self, speed: float) -> float:
         """Users started (or stopped) a wall second: up to the whole fleet in one
@@ -111,6 +111,11 @@ class DiurnalHour:
 
     def ended(self, running_users: int, uploads: int) -> DiurnalHour:
         return dataclasses.replace(self, running_users=running_users, uploads=uploads)
+
+
+def _check_floor(floor: float) -> None:
+    if not 0.0 <= floor <= 1.0:
+        raise UsageError(f"--diurnal-floor must be in [0, 1], got {floor}")
 
 
 ASSUMPTION = ("a phone is online while its owner is awake (the persona mix's awake share at "

@@ -96,6 +96,7 @@ class Diurnal(LoadTestShape):
         super().__init__()
         self.hours: list[DiurnalHour] = []
         self._curve: DiurnalCurve | None = None
+        self._start_ms = 0
         self._hour = -1
         self._uploads_before = 0
 
@@ -107,7 +108,8 @@ class Diurnal(LoadTestShape):
             return None
         plan = chosen.diurnal
         if self._curve is None:
-            self._curve = DiurnalCurve.of_mix(plan.mix, plan.utc_offset_h, plan.floor)
+            self._curve = plan.curve()
+            self._start_ms = parse_instant(chosen.scenario.start)
         speed = chosen.scenario.speed
         elapsed_ms = int(self.get_run_time() * speed * 1000)
         hour = elapsed_ms // HOUR_MS
@@ -118,10 +120,9 @@ class Diurnal(LoadTestShape):
                                                       uploads - self._uploads_before)
             self._hour, self._uploads_before = hour, uploads
             if hour < plan.hours:
-                start_ms = parse_instant(chosen.scenario.start) + hour * HOUR_MS
-                self.hours.append(DiurnalHour(hour, self._curve.users(plan.phones,
-                                                                      start_ms)))
+                self.hours.append(DiurnalHour(hour, self._curve.users(
+                    plan.phones, self._start_ms + hour * HOUR_MS)))
         if hour >= plan.hours:
             return None
-        at_ms = parse_instant(chosen.scenario.start) + elapsed_ms
-        return self._curve.users(plan.phones, at_ms), plan.spawn_rate(speed)
+        return self._curve.users(plan.phones, self._start_ms + elapsed_ms), \
+            plan.spawn_rate(speed)

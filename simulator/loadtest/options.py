@@ -18,6 +18,7 @@ from typing import Any
 from simulator.capacity.slo import SloThresholds
 from simulator.fleet import scenario as scenarios
 from simulator.fleet.scenario import Scenario
+from simulator.instants import HOUR_MS
 from simulator.loadtest.diurnal import DiurnalPlan
 from simulator.loadtest.gates import Gates
 from simulator.loadtest.ramp import RampPlan
@@ -131,7 +132,7 @@ def settings(options: argparse.Namespace | Any) -> LoadSettings:
                     options.ramp_settle_s, options.ramp_max_steps)
     slo = SloThresholds(latency_ms_p99_max=options.ramp_p99_ms,
                         error_share_max=options.ramp_error_share)
-    hours = min(options.diurnal_hours, math.ceil(chosen.duration_s / 3600))
+    hours = min(options.diurnal_hours, math.ceil(chosen.duration_s * 1000 / HOUR_MS))
     diurnal = DiurnalPlan(options.diurnal_phones, hours, options.diurnal_floor)
     if chosen.fleet.personas:
         diurnal = dataclasses.replace(diurnal, mix=dict(chosen.fleet.personas))
