@@ -185,7 +185,7 @@ def test_the_daily_pot_unlocks_claims_once_and_replays(server: BackgroundServer)
     assert (state["uploads_today"], state["is_unlocked"], state["pot_day"]) == (
         0, False, "2024-01-01")
     locked = phone.http.post("/daily-pot/claim", headers={**phone.auth, "Idempotency-Key": "a"})
-    assert locked.status_code == 422 and locked.json()["error"] == "pot_locked"
+    assert locked.status_code == 409 and locked.json()["error"] == "pot_locked"
     assert locked.json()["state"]["total_credits"] == 0
     for i in range(6):  # five distinct uploads and one retry
         answer = phone.http.post("/daily-pot/upload", json={"batch_id": f"b{min(i, 4)}"},
@@ -222,6 +222,10 @@ def test_ids_follow_one_rule_everywhere_and_a_refused_one_writes_nothing(
                                                         "Idempotency-Key": "has space"})
     assert claim.status_code == 422 and claim.json()["error"] == "invalid_field"
     assert phone.http.post("/devices", json={"user_id": None}).status_code == 422
+    for absent_is_not_empty in ("", None):  # only a missing device_id is generated
+        device = phone.http.post("/devices", json={"user_id": "u",
+                                                   "device_id": absent_is_not_empty})
+        assert device.status_code == 422 and device.json()["path"] == "$.device_id"
     assert _count(server, "pot_events") == 0
     assert _count(server, "device_secrets") == 1  # the phone's own registration only
 
@@ -280,7 +284,7 @@ def test_health_metrics_and_openapi(server: BackgroundServer) -> None:
     batch_id = pot_body["content"]["application/json"]["schema"]["properties"]["batch_id"]
     assert batch_id["minLength"] == 1 and batch_id["pattern"] == "^[A-Za-z0-9._:-]+$"
     claim = spec["paths"]["/daily-pot/claim"]["post"]["responses"]
-    assert "pot_locked" in claim["422"]["description"]
+    assert "pot_locked" in claim["409"]["description"]
     missing = phone.http.get("/nowhere")
     assert missing.status_code == 404
 

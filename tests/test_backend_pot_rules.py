@@ -29,7 +29,7 @@ def test_claims_need_an_unlocked_pot_and_happen_once_a_day() -> None:
     p = pot.fresh("u", NOON, RULES)
     with pytest.raises(InputError) as locked:
         pot.claim(p, NOON, RULES)
-    assert (locked.value.status, locked.value.code) == (422, "pot_locked")
+    assert (locked.value.status, locked.value.code) == (409, "pot_locked")
     for i in range(3):
         p = pot.record_upload(p, NOON + i)
     p = pot.claim(p, NOON + 10, RULES)

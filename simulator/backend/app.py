@@ -216,7 +216,9 @@ class Backend:
 
     async def register(self, request: Request) -> Response:
         data = await self.json_body(request, ("user_id",))
-        device_id = check_id(data.get("device_id") or f"dev-{uuid.uuid4()}", "$.device_id")
+        # absent: the backend names the device; present, it must be a valid id ("" too)
+        device_id = (check_id(data["device_id"], "$.device_id") if "device_id" in data
+                     else f"dev-{uuid.uuid4()}")
         secret = secrets.token_urlsafe(32)
         async with self.pool.acquire() as conn:
             created = await store.register_device(conn, device_id, data["user_id"], secret,

@@ -103,12 +103,11 @@ def _paths(an_id: dict[str, object], pot: dict[str, str],
                             "schema": an_id}],
             "responses": {"200": _answer("claimed (or the replay of this claim)", pot),
                           **_errors(401, 503),
-                          "409": _answer("already_claimed: today's pot is claimed "
-                                         "(the body carries the pot's state)"),
-                          "422": _answer("pot_locked: fewer uploads today than "
-                                         "required, idempotency_key_reused, or an "
-                                         "invalid Idempotency-Key (the body carries "
-                                         "the pot's state when it was read)")}}},
+                          "409": _answer("already_claimed (today's pot is claimed) or "
+                                         "pot_locked (fewer uploads today than "
+                                         "required): the body carries the pot's state"),
+                          "422": _answer("idempotency_key_reused, or an invalid "
+                                         "Idempotency-Key")}}},
         "/healthz": {"get": {"summary": "Database reachable",
                              "responses": {"200": _answer("ok", {"type": "object"}),
                                            **_errors(503)}}},

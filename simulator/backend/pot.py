@@ -82,7 +82,7 @@ def claim(pot: Pot, now_ms: int, rules: PotRules) -> Pot:
     if pot.last_claim_date == pot.pot_day:
         raise InputError(409, "already_claimed", f"the pot of {pot.pot_day} is already claimed")
     if pot.uploads_today < pot.uploads_required:
-        raise InputError(422, "pot_locked", f"{pot.uploads_today} of {pot.uploads_required} "
+        raise InputError(409, "pot_locked", f"{pot.uploads_today} of {pot.uploads_required} "
                          f"uploads today; the pot unlocks at {pot.uploads_required}")
     return _changed(pot, now_ms, total_credits=pot.total_credits + rules.reward,
                     last_claim_date=pot.pot_day)
