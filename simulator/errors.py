@@ -117,12 +117,15 @@ class InputError(SimulatorError):
     Raised inside the backend's request handlers (and by the upload parser they share
     with the capacity workload). The server's route turns it into its JSON answer with
     `status` (400 malformed JSON, 401/403 credentials, 409 conflict, 413 too large, 422
-    invalid field, 503 `pot_contended`: retry) and `body()`, so it never leaves the server:
-    the client reads `error` and `detail` and fixes its request."""
+    invalid field, 429 rate limited, 503 `pot_contended`: retry) and `body()`, so it never
+    leaves the server: the client reads `error` and `detail` and fixes its request;
+    `retry_after_s`, when set, becomes the answer's `Retry-After` header."""
 
-    def __init__(self, status: int, code: str, detail: str, path: str | None = None) -> None:
+    def __init__(self, status: int, code: str, detail: str, path: str | None = None,
+                 retry_after_s: int | None = None) -> None:
         super().__init__(detail)
         self.status, self.code, self.detail, self.path = status, code, detail, path
+        self.retry_after_s = retry_after_s
 
     def body(self) -> dict[str, str]:
         out = {"error": self.code, "detail": self.detail}

@@ -221,3 +221,31 @@ def test_an_app_killed_mid_operation_keeps_only_what_was_committed(tmp_path: Pat
         asyncio.run(run_async(tmp_path / "v3.db", backend, upload_batch(
             b"{}", contribution(2), CREDS, NOW, 0.5, V3), kill_after=0))
     assert sent == []  # killed before the request: the batch existed only in memory
+
+
+@pytest.mark.parametrize("profile", [V2, V3], ids=lambda p: p.name)
+def test_retry_after_is_honoured_only_by_the_profile_that_has_it(
+        tmp_path: Path, profile: FixProfile) -> None:
+    """Five queued batches, every answer 429 with Retry-After 600 s: as shipped (v2) the
+    worker sends all five and keeps its own 60 s backoff; v3 stops after the first and
+    waits the ten minutes; a new upload's first retry waits them too."""
+    conn = phone(tmp_path, profile)
+    limited = HttpResponse(429, b'{"error":"rate_limited"}', retry_after_s=600)
+    respond, _ = script(*[limited] * 5)
+    for i in range(5):
+        outcome = run_blocking(conn, respond, upload_batch(b'{"n":%d}' % i, contribution(i),
+                                                           CREDS, NOW, 1.0, profile))
+        assert outcome.result == "queued"
+    first_try = [r[0] - NOW for r in rows(conn, "SELECT next_retry_at FROM upload_queue")]
+    assert first_try == [600_000 if profile.honor_retry_after else 30_000] * 5
+    respond, sent = script(*[limited] * 5)
+    done = run_blocking(conn, respond, drain_queue(CREDS, NOW + 600_000, [1.0], profile,
+                                                   lambda b, e: contribution(int(b[1:]))))
+    assert [o.result for _, o in done] == ["queued"] * len(sent)
+    waits = {r[0] - (NOW + 600_000) for r in rows(
+        conn, "SELECT next_retry_at FROM upload_queue WHERE retry_count = 1")}
+    if profile.honor_retry_after:
+        assert len(sent) == 1 and waits == {600_000}
+    else:
+        assert len(sent) == 5 and waits == {60_000}
+    assert rows(conn, "SELECT COUNT(*) FROM upload_queue") == [(5,)]  # nothing lost

@@ -33,10 +33,13 @@ from simulator.backend.clock import BackendClock
 from simulator.backend.metrics import Metrics
 from simulator.backend.openapi import document
 from simulator.backend.payload import InputError, check_id, decode_upload
+from simulator.backend.ratelimit import RateLimit, TokenBuckets
 
 log = logging.getLogger("ggsim.backend")
 Handler = Callable[[Request], Awaitable[Response]]
-# the database is gone, going, or full: the client may retry later (503)
+# the database is gone, going, or full: the client may retry later (503, Retry-After: a
+# restarting PostgreSQL is back within seconds; the pool reconnects by itself)
+DATABASE_RETRY_AFTER_S = 5
 DATABASE_DOWN = (OSError, TimeoutError, asyncpg.InterfaceError,
                  asyncpg.exceptions.PostgresConnectionError,
                  asyncpg.exceptions.OperatorInterventionError,
@@ -59,6 +62,7 @@ class BackendConfig:
     retention_days: int = 30
     aggregation_lag_s: float = 5.0  # rows younger than this wait for the next run
     sim_control: bool = False  # POST /_sim/clock sets simulated time (fleet runs only)
+    rate_limit: RateLimit = field(default_factory=RateLimit)  # per device (ratelimit.py)
 
 
 def _json(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
@@ -74,6 +78,7 @@ class Backend:
         self.metrics = Metrics()
         self.pool: Any = None
         self.devices: dict[str, tuple[bytes, str]] = {}  # secrets never change: cache
+        self.buckets = TokenBuckets(config.rate_limit)
         self.jobs_task: asyncio.Task[None] | None = None
         self.job_runs = 0
 
@@ -142,10 +147,13 @@ class Backend:
                 response = await handler(request)
             except InputError as exc:
                 self.metrics.rejected.labels(exc.code).inc()
-                response = _json(exc.status, exc.body())
+                retry = exc.retry_after_s
+                response = _json(exc.status, exc.body(),
+                                 None if retry is None else {"Retry-After": str(retry)})
             except DATABASE_DOWN as exc:
                 log.warning("database unavailable on %s: %s", name, exc)
-                response = _json(503, {"error": "database_unavailable", "detail": str(exc)})
+                response = _json(503, {"error": "database_unavailable", "detail": str(exc)},
+                                 {"Retry-After": str(DATABASE_RETRY_AFTER_S)})
             self.metrics.requests.labels(name, request.method, str(response.status_code)).inc()
             self.metrics.latency.labels(name).observe(time.perf_counter() - start)
             return response
@@ -182,7 +190,8 @@ class Backend:
         return data
 
     async def authenticate(self, request: Request) -> tuple[str, str]:
-        """(device id, user id) of a request with valid credentials, else 401."""
+        """(device id, user id) of a request with valid credentials, else 401; 429 when
+        the device is past its rate limit (`ratelimit.py`)."""
         device_id = request.headers.get("x-device-id")
         authorization = request.headers.get("authorization", "")
         if not device_id or not authorization.startswith("Bearer "):
@@ -197,6 +206,12 @@ class Backend:
         if known is None or not hmac.compare_digest(
                 known[0], store.secret_hash(authorization[len("Bearer "):])):
             raise InputError(401, "bad_credentials", "unknown device or wrong secret")
+        wait_s = self.buckets.take(device_id, self.config.clock.now_ms())
+        if wait_s:
+            limit = self.config.rate_limit
+            raise InputError(429, "rate_limited", f"device {device_id} sent more than "
+                             f"{limit.burst} requests at once or {limit.per_minute:g} a "
+                             f"minute; retry in {wait_s} s", retry_after_s=wait_s)
         return device_id, known[1]
 
     # -- endpoints -------------------------------------------------------------------

@@ -24,8 +24,22 @@ def _errors(*codes: int) -> dict[str, Any]:
     text = {400: "malformed JSON", 401: "missing or wrong credentials (nothing written)",
             403: "credentials of another device or user", 409: "conflict with the state",
             413: "body too large", 422: "invalid field (the body names it)",
-            503: "database unavailable"}
-    return {str(c): _answer(text[c]) for c in codes}
+            429: "rate_limited: the device is past its rate limit (nothing written)",
+            503: "database_unavailable or pot_contended (nothing written)"}
+    answers = {str(c): _answer(text[c]) for c in codes}
+    for c in {429, 503} & set(codes):  # when to come back
+        answers[str(c)]["headers"] = {"Retry-After": {
+            "description": "seconds (of the backend's clock) before a retry can succeed",
+            "schema": {"type": "string", "pattern": "^[0-9]+$"}}}
+    return answers
+
+
+def _limits(config: BackendConfig) -> str:
+    limit = config.rate_limit
+    if not limit.enabled:
+        return "No rate limit."
+    return (f"Rate limit per device: {limit.burst} requests at once, then "
+            f"{limit.per_minute:g} a minute (429 with Retry-After past it).")
 
 
 def document(config: BackendConfig) -> dict[str, Any]:
@@ -54,7 +68,7 @@ def document(config: BackendConfig) -> dict[str, Any]:
                  "description": f"Schema variant {config.schema}. Bodies up to "
                                 f"{config.max_body_bytes} bytes; a batch timestamp may be at "
                                 f"most {config.max_future_ms} ms ahead of the server clock. "
-                                "See docs/api.md."},
+                                f"{_limits(config)} See docs/api.md."},
         "components": {"schemas": components, "securitySchemes": {
             "deviceSecret": {"type": "http", "scheme": "bearer",
                              "description": "the secret returned once by POST /devices"},
@@ -86,23 +100,24 @@ def _paths(an_id: dict[str, object], pot: dict[str, str],
             "responses": {"201": _answer("stored, or a replay of a stored batch "
                                          "(header Idempotent-Replayed: true)",
                                          {"type": "object"}),
-                          **_errors(400, 401, 403, 413, 422, 503)}}},
+                          **_errors(400, 401, 403, 413, 422, 429, 503)}}},
         "/daily-pot": {"get": {"summary": "The user's pot today", "security": _AUTH,
                                "responses": {"200": _answer("state", pot),
-                                             **_errors(401, 503)}}},
+                                             **_errors(401, 429, 503)}}},
         "/daily-pot/upload": {"post": {
             "summary": "Count one upload towards today's pot (once per batch_id)",
             "security": _AUTH,
             "requestBody": {"required": True, "content": {"application/json": {"schema": {
                 "type": "object", "required": ["batch_id"],
                 "properties": {"batch_id": an_id}}}}},
-            "responses": {"200": _answer("state", pot), **_errors(400, 401, 422, 503)}}},
+            "responses": {"200": _answer("state", pot),
+                          **_errors(400, 401, 422, 429, 503)}}},
         "/daily-pot/claim": {"post": {
             "summary": "Claim today's unlocked pot, once a day", "security": _AUTH,
             "parameters": [{"name": "Idempotency-Key", "in": "header", "required": True,
                             "schema": an_id}],
             "responses": {"200": _answer("claimed (or the replay of this claim)", pot),
-                          **_errors(401, 503),
+                          **_errors(401, 429, 503),
                           "409": _answer("already_claimed (today's pot is claimed) or "
                                          "pot_locked (fewer uploads today than "
                                          "required): the body carries the pot's state"),

@@ -209,7 +209,8 @@ async def change_pot(conn: Any, user_id: str, kind: str, key: str, now_ms: int,
             return new, False
         if written[0]:  # the pot moved without its event: the guard above makes it
             raise StateError(f"pot of {user_id} changed without its {kind} event {key}")
-    raise InputError(503, "pot_contended", f"the pot of {user_id} kept changing; retry")
+    raise InputError(503, "pot_contended", f"the pot of {user_id} kept changing; retry",
+                     retry_after_s=1)
 
 
 def day(value: date | None) -> str | None:

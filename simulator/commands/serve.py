@@ -39,6 +39,13 @@ def add_parser(sub: Subparsers) -> None:
                        help="accept POST /_sim/clock to set simulated time (fleet runs)")
     serve.add_argument("--max-clock-skew", type=arguments.positive_float, default=300.0,
                        metavar="SECONDS", help="how far ahead a batch timestamp may be")
+    serve.add_argument("--rate-limit-burst", type=int, default=120, metavar="REQUESTS",
+                       help="requests a device may send at once before 429 (0: no limit; "
+                            "default 120)")
+    serve.add_argument("--rate-limit-per-minute", type=arguments.positive_float,
+                       default=60.0, metavar="REQUESTS",
+                       help="how fast a device's allowance comes back (default 60 a "
+                            "minute, on the backend's clock)")
     serve.add_argument("--stop-at-stdin-eof", action="store_true",
                        help="also stop when standard input closes (a parent's life line)")
 
@@ -49,10 +56,14 @@ def run(args: argparse.Namespace) -> int:
     from simulator.backend.clock import BackendClock
     from simulator.backend.postgres import open_database
     from simulator.backend.pot import PotRules
+    from simulator.backend.ratelimit import RateLimit
     from simulator.backend.server import bind, serve_forever
 
     if args.clock_speed != 1.0 and not args.clock_start:
         raise UsageError("--clock-speed needs --clock-start")
+    if args.rate_limit_burst < 0:
+        raise UsageError(f"--rate-limit-burst must be 0 (no limit) or more, got "
+                         f"{args.rate_limit_burst}")
     clock = BackendClock(parse_instant(args.clock_start) if args.clock_start else None,
                          args.clock_speed)
     sock = bind(args.port)  # before the database: a busy port fails fast
@@ -61,7 +72,9 @@ def run(args: argparse.Namespace) -> int:
                                max_future_ms=int(args.max_clock_skew * 1000),
                                pot=PotRules(uploads_required=args.uploads_required),
                                jobs_interval_s=max(args.jobs_interval, 0.0),
-                               sim_control=args.sim_control)
+                               sim_control=args.sim_control,
+                               rate_limit=RateLimit(args.rate_limit_burst,
+                                                    args.rate_limit_per_minute))
         where = "embedded PostgreSQL" if database.embedded else "PostgreSQL at --database-url"
         print(f"ggsim serve: http://127.0.0.1:{sock.getsockname()[1]} (schema {args.schema}, "
               f"{where}); Ctrl-C stops", file=sys.stderr, flush=True)

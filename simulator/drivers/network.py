@@ -21,7 +21,15 @@ import httpx
 from simulator.drivers.blocking import connect_as_app, execute
 from simulator.errors import AppKilled as AppKilled
 from simulator.errors import StateError
-from simulator.phone.effects import Cursor, Http, HttpResponse, NetOperation, NetworkError, Sql
+from simulator.phone.effects import (
+    Cursor,
+    Http,
+    HttpResponse,
+    NetOperation,
+    NetworkError,
+    Sql,
+    retry_after,
+)
 
 T = TypeVar("T")
 
@@ -182,7 +190,8 @@ class AiohttpTransport:
                                             data=request.body or None,
                                             headers=dict(request.headers)) as response:
                 body = await response.read()
-                return HttpResponse(response.status, body)
+                return HttpResponse(response.status, body,
+                                    retry_after(response.headers.get("Retry-After")))
         except TimeoutError:
             raise NetworkError("timeout", "no response in time") from None
         except (self._aiohttp.ClientError, OSError) as exc:
@@ -211,7 +220,8 @@ class HttpxTransport:
             raise NetworkError("timeout", str(exc)) from None
         except httpx.TransportError as exc:
             raise NetworkError("refused", str(exc)) from None
-        return HttpResponse(response.status_code, response.content)
+        return HttpResponse(response.status_code, response.content,
+                            retry_after(response.headers.get("Retry-After")))
 
     async def aclose(self) -> None:
         await self.client.aclose()

@@ -62,7 +62,7 @@ from simulator.loadtest.phone import LoadPhone
 from simulator.loadtest.summary import write_summary
 from simulator.loadtest.worker import WorkerPhones, identity
 from simulator.phone import app
-from simulator.phone.effects import Http, HttpResponse, NetOperation
+from simulator.phone.effects import Http, HttpResponse, NetOperation, retry_after
 from simulator.phone.profiles import profile as lookup_profile
 
 log = logging.getLogger("ggsim.locust")
@@ -388,7 +388,9 @@ class PhoneUser(FastHttpUser):
             error = getattr(response, "error", None)
             kind = "timeout" if isinstance(error, socket.timeout | TimeoutError) else "refused"
             return NetworkError(kind, str(error))
-        return HttpResponse(response.status_code, bytes(response.content or b""))
+        wait = response.headers.get("Retry-After") if response.headers else None
+        return HttpResponse(response.status_code, bytes(response.content or b""),
+                            retry_after(wait if isinstance(wait, str) else None))
 
 
 def _sql_off_the_loop(conn: sqlite3.Connection, cursor: Any, effect: Any) -> None:

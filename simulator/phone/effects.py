@@ -43,10 +43,21 @@ class Http:
 
 @dataclass(frozen=True)
 class HttpResponse:
-    """What came back: status and body."""
+    """What came back: status and body, and the seconds the server asked the client to
+    wait before retrying (`Retry-After`), if it did."""
 
     status: int
     body: bytes = b""
+    retry_after_s: int | None = None
+
+
+def retry_after(value: str | None) -> int | None:
+    """A `Retry-After` header's delay in seconds (RFC 9110 §10.2.3), for drivers. Only
+    the delay-seconds form: the backend sends no other, and an HTTP-date would need the
+    wall clock, which a phone on simulated time does not have; anything else is None."""
+    if value is None or not value.strip().isdigit():
+        return None
+    return int(value.strip())
 
 
 Operation = Generator[Sql, Rows, T]

@@ -81,6 +81,12 @@ FACTS: dict[str, Fact] = {f.key: f for f in (
          "to apps that did not choose a mode, later gated by a global setting.",
          "AOSP core/res/res/values/config.xml; source.android.com/docs/core/perf/"
          "compatibility-wal", ""),
+    Fact("http_retry_after",
+         "A 429 (Too Many Requests) or 503 answer may carry Retry-After: delay-seconds or "
+         "an HTTP-date. It is advice: OkHttp re-sends a 503 only when it says 0 and never "
+         "waits for a later one; waiting is the app's own code, and the review's uploader "
+         "has none.",
+         "RFC 9110 §10.2.3, RFC 6585 §4; OkHttp RetryAndFollowUpInterceptor.kt", ""),
 )}
 
 

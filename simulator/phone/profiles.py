@@ -56,6 +56,11 @@ SWITCHES: dict[str, Switch] = {
     "auto_maintenance": Switch(
         "§5.5, §7 item 6", ("vacuum_outside_transactions",),
         "performMaintenance() runs at app start"),
+    "honor_retry_after": Switch(
+        "§7 item 8 (the retry worker)", ("http_retry_after",),
+        "a 429 or 503 with Retry-After puts the batch's next try no earlier than the "
+        "server asked and ends the retry worker's run (as shipped: its own backoff only, "
+        "and the run goes on through the queue)"),
 }
 
 
@@ -74,6 +79,7 @@ class FixProfile:
     user_scoping: bool = False
     pot_versioning: bool = False
     auto_maintenance: bool = False
+    honor_retry_after: bool = False
 
     def __post_init__(self) -> None:
         for side in ("flutter_journal_mode", "kotlin_journal_mode"):
@@ -109,14 +115,21 @@ FIXES: dict[str, dict[str, Any]] = {
     "pot_versioning": {"pot_versioning": True},
 }
 
-V3 = replace(V2, name="v3", **{k: v for fix in FIXES.values() for k, v in fix.items()})
+# Fixes of the app's network behaviour: in v3 and `only()`, not in the race matrix (they
+# change nothing on the phone's database).
+NETWORK_FIXES: dict[str, dict[str, Any]] = {
+    "retry_after": {"honor_retry_after": True},
+}
+ALL_FIXES = {**FIXES, **NETWORK_FIXES}
+
+V3 = replace(V2, name="v3", **{k: v for fix in ALL_FIXES.values() for k, v in fix.items()})
 
 
 def only(fix: str) -> FixProfile:
     """v2 with exactly one fix applied (for the fix matrix)."""
-    if fix not in FIXES:
-        raise UsageError(f"unknown fix {fix!r}; known: {', '.join(FIXES)}")
-    return replace(V2, name=f"v2+{fix}", **FIXES[fix])
+    if fix not in ALL_FIXES:
+        raise UsageError(f"unknown fix {fix!r}; known: {', '.join(ALL_FIXES)}")
+    return replace(V2, name=f"v2+{fix}", **ALL_FIXES[fix])
 
 
 def profile(name: str) -> FixProfile:
@@ -128,7 +141,7 @@ def profile(name: str) -> FixProfile:
     if name.startswith("v2+"):
         return only(name[3:])
     raise UsageError(f"unknown profile {name!r}; use v2, v3 or v2+<fix> with fix one of "
-                     f"{', '.join(FIXES)}")
+                     f"{', '.join(ALL_FIXES)}")
 
 
 def documented_fields() -> set[str]:

@@ -10,8 +10,10 @@ permanent refusal (the batch is dropped and reported, retrying cannot help).
 queue: review C2, payloads are unbounded TEXT), re-sends each, and on success saves the
 contribution and dequeues it (`app.complete_queued_upload`); on failure it records the
 attempt with exponential backoff and jitter (`next_retry_at`, `retry_count`,
-`last_error`). The queue is bounded (`QueuePolicy.max_entries`): when full, the oldest
-entry is dropped and reported, so a phone offline for weeks cannot fill its storage.
+`last_error`). With `honor_retry_after` (v3), an answer's Retry-After is a floor under
+that backoff, and a 429 or 503 that carries one ends the worker's run. The queue is
+bounded (`QueuePolicy.max_entries`): when full, the oldest entry is dropped and
+reported, so a phone offline for weeks cannot fill its storage.
 
 Invariant: an envelope is either acknowledged by the backend and saved (or reported as
 a dropped save), queued, or reported as refused/overflowed; nothing disappears silently
@@ -114,8 +116,16 @@ def _save(c: app.Contribution, profile: FixProfile) -> NetOperation[bool]:
     return bool(result != -1)
 
 
+def server_wait_ms(outcome: HttpResponse | NetworkError, profile: FixProfile) -> int:
+    """How long the server asked this phone to wait before retrying: its Retry-After, if
+    the profile honours it (0 otherwise)."""
+    if not profile.honor_retry_after or not isinstance(outcome, HttpResponse):
+        return 0
+    return (outcome.retry_after_s or 0) * 1000
+
+
 def _enqueue(batch_id: str, envelope: bytes, now_ms: int, error: str, jitter: float,
-             policy: QueuePolicy) -> NetOperation[str | None]:
+             policy: QueuePolicy, wait_ms: int = 0) -> NetOperation[str | None]:
     """Queue an envelope; returns the id of an older entry dropped for room, if any."""
     rows = yield Sql("SELECT COUNT(*) FROM upload_queue")
     evicted = None
@@ -126,7 +136,7 @@ def _enqueue(batch_id: str, envelope: bytes, now_ms: int, error: str, jitter: fl
     yield Sql("INSERT OR IGNORE INTO upload_queue (id, payload, created_at, retry_count, "
               "last_error, next_retry_at) VALUES (?, ?, ?, 0, ?, ?)",
               (batch_id, envelope.decode(), now_ms, error,
-               now_ms + backoff_ms(0, jitter, policy)))
+               now_ms + max(backoff_ms(0, jitter, policy), wait_ms)))
     return evicted
 
 
@@ -143,7 +153,8 @@ def upload_batch(envelope: bytes, c: app.Contribution, creds: Credentials, now_m
     status = outcome.status if isinstance(outcome, HttpResponse) else None
     if not retryable(outcome):
         return UploadOutcome("refused", status, error)
-    evicted = yield from _enqueue(c.id, envelope, now_ms, error, jitter, policy)
+    evicted = yield from _enqueue(c.id, envelope, now_ms, error, jitter, policy,
+                                  server_wait_ms(outcome, profile))
     return UploadOutcome("queued", status, error, evicted=evicted)
 
 
@@ -182,10 +193,11 @@ def drain_queue(creds: Credentials, now_ms: int, jitters: list[float], profile: 
             done.append((batch_id, UploadOutcome("refused", status, error)))
             continue
         jitter = jitters[i % len(jitters)] if jitters else 1.0
-        yield from app.update_upload_retry(batch_id, error,
-                                           now_ms + backoff_ms(retries + 1, jitter, policy),
-                                           profile)
+        wait_ms = server_wait_ms(outcome, profile)
+        yield from app.update_upload_retry(
+            batch_id, error, now_ms + max(backoff_ms(retries + 1, jitter, policy), wait_ms),
+            profile)
         done.append((batch_id, UploadOutcome("queued", status, error)))
-        if isinstance(outcome, NetworkError):
-            break
+        if isinstance(outcome, NetworkError) or wait_ms:
+            break  # offline, or the server asked for a pause: the rest would fare the same
     return done
