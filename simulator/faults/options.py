@@ -9,7 +9,7 @@ them and still exports every name. Times are simulated seconds from the scenario
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 import msgspec
 from msgspec import Meta
@@ -41,10 +41,13 @@ class ServerErrors(_Strict):
 
 
 class Restart(_Strict):
-    """The backend process stops at `at_s` and is back after `down_s`."""
+    """The backend process stops at `at_s` and is back after `down_s`: with SIGTERM it
+    finishes what it is answering first; with SIGKILL it dies mid-request, so a request
+    may be cut before its commit, or after it with its 2xx never sent."""
 
     at_s: Seconds
     down_s: Seconds = 5.0
+    signal: Literal["SIGTERM", "SIGKILL"] = "SIGTERM"
 
 
 class Doze(_Strict):

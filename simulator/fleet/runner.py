@@ -17,6 +17,7 @@ import gc
 import os
 import shutil
 import time
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
@@ -81,14 +82,27 @@ class _Measured:
     def __init__(self, inner: Transport, clock: SimClock, timeline: Timeline) -> None:
         self.inner, self.clock, self.timeline = inner, clock, timeline
         self.count = 0
+        self.in_flight = 0  # requests sent and not yet answered
 
     async def __call__(self, request: Http) -> HttpResponse:
         start = time.perf_counter()
         self.count += 1
-        response = await self.inner(request)  # a NetworkError is not a latency sample
+        self.in_flight += 1
+        try:
+            response = await self.inner(request)  # a NetworkError is not a latency sample
+        finally:
+            self.in_flight -= 1
         self.timeline.request(self.clock.now_ms(), request.path,
                               (time.perf_counter() - start) * 1000)
         return response
+
+
+async def _until_requests_in_flight(measured: _Measured, limit_s: float = 2.0) -> None:
+    """Wait (at most `limit_s` wall seconds) until some request is in flight: a SIGKILL
+    fault is the server dying mid-request, which an idle moment would not test."""
+    deadline = time.monotonic() + limit_s
+    while measured.in_flight == 0 and time.monotonic() < deadline:
+        await asyncio.sleep(0.0005)
 
 
 class FleetRun:
@@ -126,6 +140,7 @@ class FleetRun:
         self.phones: list[Phone] = []
         self.life: PhoneLife | None = None  # set once the phones exist
         self.dispatcher: Dispatcher | None = None
+        self.backend_faults: Counter[str] = Counter()  # stops, kills, what the kills cut
 
     @property
     def generated(self) -> list[Generated]:
@@ -225,8 +240,13 @@ class FleetRun:
                             self.end_ms)
 
             async def restart(event: BackendRestart) -> None:
+                kill = event.fault.signal == "SIGKILL"
+                self.backend_faults["backend_kills" if kill else "backend_stops"] += 1
+                if kill:  # it lands while requests are in flight, and counts them
+                    await _until_requests_in_flight(measured)
+                    self.backend_faults["requests_in_flight_at_kills"] += measured.in_flight
                 await self.stack.restart(clock.to_wall_s(event.fault.down_s), asyncio.sleep,
-                                         clock.now_ms, s.speed)
+                                         clock.now_ms, s.speed, kill=kill)
             dispatcher = Dispatcher(self.queue, life, clock, loader, end_ms=self.end_ms,
                                     settle_end_ms=self.end_ms + int(SETTLE_S * 1000),
                                     max_in_flight=self.max_in_flight, restart=restart,
@@ -249,7 +269,8 @@ class FleetRun:
         for error in errors[:1]:
             verdict.add("runner error", Example(None, None, error), len(errors))
         result = RunResult(s, verdict, self.timeline, measured.count,
-                           {**vars(faults.counts), "app_kills": life.kills}, wall, sim_s,
+                           {**vars(faults.counts), "app_kills": life.kills,
+                            **self.backend_faults}, wall, sim_s,
                            verdict.anomalies.get("pot divergence", 0), {},
                            time.monotonic() - active_from)
         result.thresholds.update(judge(result))

@@ -5,7 +5,7 @@ URL for the backend ledger).
 The embedded backend runs in a separate process (`ggsim serve --sim-control`), so the
 fleet's event loop and the server do not share one interpreter lock: on a 2-core machine
 the load generator would otherwise slow the server it measures. A restart fault stops
-that process (SIGTERM) and starts it again on the same port.
+that process (SIGTERM, or SIGKILL) and starts it again on the same port.
 """
 
 from __future__ import annotations
@@ -87,6 +87,15 @@ class ServerProcess:
         proc, self._proc = self._proc, None
         stop_serve_process(proc)
 
+    def kill(self) -> None:
+        """SIGKILL: the process dies where it is (what it was answering is cut; what
+        PostgreSQL had committed stays, the rest rolls back when its connections drop)."""
+        proc, self._proc = self._proc, None
+        if proc is not None:
+            proc.kill()
+            proc.wait()
+        stop_serve_process(proc)  # closes the life line
+
 
 def set_backend_clock(url: str, origin_ms: int, speed: float) -> httpx.Response:
     """Ask the backend at `url` to run on simulated time from `origin_ms` at `speed`
@@ -119,15 +128,16 @@ class Stack:
                 raise SimulatorError(f"could not set the backend clock: {answer.text}")
 
     def restart(self, down_s: float, sleep: Callable[[float], Awaitable[None]],
-                now_ms: Callable[[], int], speed: float) -> Awaitable[None]:
-        """Stop the embedded backend, wait `down_s` wall seconds, start it again on the
-        same port on the run's clock (a coroutine)."""
+                now_ms: Callable[[], int], speed: float, *, kill: bool = False
+                ) -> Awaitable[None]:
+        """Stop the embedded backend (SIGTERM, or SIGKILL with `kill`), wait `down_s` wall
+        seconds, start it again on the same port on the run's clock (a coroutine)."""
         async def go() -> None:
             import asyncio
             server = self.server
             if server is None:
                 return
-            await asyncio.to_thread(server.stop)
+            await asyncio.to_thread(server.kill if kill else server.stop)
             await sleep(down_s)
             await asyncio.to_thread(server.start, now_ms())
             await asyncio.to_thread(self.sync_clock, now_ms(), speed)
