@@ -40,6 +40,7 @@ Handler = Callable[[Request], Awaitable[Response]]
 # the database is gone, going, or full: the client may retry later (503, Retry-After: a
 # restarting PostgreSQL is back within seconds; the pool reconnects by itself)
 DATABASE_RETRY_AFTER_S = 5
+ROUTES_WITHOUT_DATABASE = frozenset({"metrics", "openapi", "sim_clock"})
 DATABASE_DOWN = (OSError, TimeoutError, asyncpg.InterfaceError,
                  asyncpg.exceptions.PostgresConnectionError,
                  asyncpg.exceptions.OperatorInterventionError,
@@ -65,6 +66,29 @@ class BackendConfig:
     rate_limit: RateLimit = field(default_factory=RateLimit)  # per device (ratelimit.py)
 
 
+@dataclass
+class DatabaseOutage:
+    """The log of a database outage: one line when the first request finds the database
+    gone, one when a request gets through again (how long, how many were refused),
+    instead of a line per refused request."""
+
+    since: float | None = None
+    refused_requests: int = 0
+
+    def refused(self, route: str, exc: BaseException) -> None:
+        if self.since is None:
+            self.since, self.refused_requests = time.monotonic(), 0
+            log.warning("database unavailable (first on %s: %s); answering 503 with "
+                        "Retry-After until it is back", route, exc)
+        self.refused_requests += 1
+
+    def answered(self) -> None:
+        if self.since is not None:
+            log.warning("database back after %.1f s; %d requests were answered 503",
+                        time.monotonic() - self.since, self.refused_requests)
+            self.since = None
+
+
 def _json(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
     return Response(orjson.dumps(body), status, headers, media_type="application/json")
 
@@ -79,6 +103,7 @@ class Backend:
         self.pool: Any = None
         self.devices: dict[str, tuple[bytes, str]] = {}  # secrets never change: cache
         self.buckets = TokenBuckets(config.rate_limit)
+        self.outage = DatabaseOutage()
         self.jobs_task: asyncio.Task[None] | None = None
         self.job_runs = 0
 
@@ -88,6 +113,9 @@ class Backend:
         """Migrate, create partitions ahead (recommended), open the pool."""
         conn = await asyncpg.connect(self.config.database_url, timeout=30)
         try:
+            if await conn.fetchval("SHOW fsync") != "on":
+                log.warning("this PostgreSQL runs with fsync off: a 2xx survives the "
+                            "database's crash but not the machine's")
             await migrations.migrate(conn, self.config.schema)
             if self.config.schema == "recommended":
                 await conn.execute(f"SET search_path TO {migrations.namespace('recommended')}")
@@ -98,7 +126,11 @@ class Backend:
         self.pool = await asyncpg.create_pool(
             self.config.database_url, min_size=1, max_size=self.config.pool_size,
             timeout=10, command_timeout=30, init=init_connection, reset=_keep_session,
-            server_settings={"search_path": migrations.namespace(self.config.schema)})
+            server_settings={"search_path": migrations.namespace(self.config.schema),
+                             # a 2xx is sent after COMMIT returns; with this, COMMIT
+                             # returns once the WAL is flushed to disk, whatever the
+                             # server's default (docs/api.md, "Durability")
+                             "synchronous_commit": "on"})
 
     def start_jobs(self) -> None:
         """Run the periodic jobs in the background (wall-clock interval)."""
@@ -151,9 +183,12 @@ class Backend:
                 response = _json(exc.status, exc.body(),
                                  None if retry is None else {"Retry-After": str(retry)})
             except DATABASE_DOWN as exc:
-                log.warning("database unavailable on %s: %s", name, exc)
+                self.outage.refused(name, exc)
                 response = _json(503, {"error": "database_unavailable", "detail": str(exc)},
                                  {"Retry-After": str(DATABASE_RETRY_AFTER_S)})
+            else:
+                if name not in ROUTES_WITHOUT_DATABASE:
+                    self.outage.answered()
             self.metrics.requests.labels(name, request.method, str(response.status_code)).inc()
             self.metrics.latency.labels(name).observe(time.perf_counter() - start)
             return response

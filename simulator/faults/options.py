@@ -50,6 +50,15 @@ class Restart(_Strict):
     signal: Literal["SIGTERM", "SIGKILL"] = "SIGTERM"
 
 
+class DatabaseRestart(_Strict):
+    """The backend's PostgreSQL shuts down at `at_s` in immediate mode (its processes
+    quit at once, no checkpoint: the next start recovers from the WAL) and is back after
+    `down_s`; the backend process stays up. The embedded database only."""
+
+    at_s: Seconds
+    down_s: Seconds = 5.0
+
+
 class Doze(_Strict):
     """A share of the phones dozes (Android's Doze: the screen off, the phone still):
     their timers and jobs are deferred to the window's end and run together there."""
@@ -83,6 +92,7 @@ class Faults(_Strict):
 
     server_errors: list[ServerErrors] = []
     restarts: list[Restart] = []
+    database_restarts: list[DatabaseRestart] = []
     dual_writer_storms_per_hour: Annotated[float, Meta(ge=0.0, le=120.0)] = 0.0
     app_kill_probability: Probability = 0.0  # per operation of a fully simulated phone
     reboots_per_day: Annotated[float, Meta(ge=0.0, le=48.0)] = 0.0  # per full phone

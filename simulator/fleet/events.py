@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from simulator.fleet.phone import Phone
-    from simulator.fleet.scenario import Restart
+    from simulator.fleet.scenario import DatabaseRestart, Restart
     from simulator.phone.app import Contribution
 
 
@@ -93,9 +93,10 @@ class StormDue:
 
 @dataclass(frozen=True, slots=True, eq=False)
 class BackendRestart:
-    """The backend goes down for a while and comes back."""
+    """The backend's process (`Restart`) or its database (`DatabaseRestart`) goes down
+    for a while and comes back."""
 
-    fault: Restart
+    fault: Restart | DatabaseRestart
 
 
 PhoneEvent = (UploadDue | RetryDue | DrainDue | ClaimDue | SessionStart | SessionStop

@@ -26,7 +26,7 @@ import orjson
 from simulator.checks.ledgers import Example, Generated
 from simulator.drivers.blocking import file_bytes
 from simulator.drivers.network import AiohttpTransport, Transport
-from simulator.errors import StackError
+from simulator.errors import StackError, UsageError
 from simulator.faults.network import NetworkFaults
 from simulator.faults.phone import PhoneFaults
 from simulator.fleet.clock import SimClock
@@ -44,7 +44,7 @@ from simulator.fleet.ledger import FleetLedger
 from simulator.fleet.loader import Loader
 from simulator.fleet.phone import Phone, PhoneLife
 from simulator.fleet.result import SETTLE_S, RunResult, judge
-from simulator.fleet.scenario import Scenario
+from simulator.fleet.scenario import DatabaseRestart, Restart, Scenario
 from simulator.fleet.schedule import RuntimeDraws, claim_times, storm_times
 from simulator.fleet.stack import Stack
 from simulator.fleet.timeline import Timeline
@@ -214,7 +214,12 @@ class FleetRun:
             self.schedule(at, StormDue(phones[p], number))
         for at, p in claim_times(self.draws, indices, self.start_ms, self.end_ms):
             self.schedule(at, ClaimDue(phones[p]))
-        for fault in s.faults.restarts:
+        if s.faults.database_restarts and not self.stack.owns_database:
+            raise UsageError("faults.database_restarts needs the embedded PostgreSQL: run "
+                             "without --target and --database-url (and DATABASE_URL)")
+        outages: list[Restart | DatabaseRestart] = [*s.faults.restarts,
+                                                     *s.faults.database_restarts]
+        for fault in outages:
             self.schedule(self.start_ms + int(fault.at_s * 1000), BackendRestart(fault))
 
     async def run(self) -> RunResult:
@@ -240,6 +245,10 @@ class FleetRun:
                             self.end_ms)
 
             async def restart(event: BackendRestart) -> None:
+                if isinstance(event.fault, DatabaseRestart):
+                    self.backend_faults["database_restarts"] += 1
+                    await self.stack.restart_database(clock.to_wall_s(event.fault.down_s))
+                    return
                 kill = event.fault.signal == "SIGKILL"
                 self.backend_faults["backend_kills" if kill else "backend_stops"] += 1
                 if kill:  # it lands while requests are in flight, and counts them

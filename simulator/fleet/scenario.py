@@ -24,6 +24,7 @@ from msgspec import Meta
 from simulator.errors import ScenarioError as ScenarioError
 from simulator.errors import UsageError
 from simulator.faults.options import ClockJump as ClockJump
+from simulator.faults.options import DatabaseRestart as DatabaseRestart
 from simulator.faults.options import Doze as Doze
 from simulator.faults.options import Faults as Faults
 from simulator.faults.options import Network as Network

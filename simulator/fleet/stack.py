@@ -120,6 +120,11 @@ class Stack:
     def embedded(self) -> bool:
         return self.server is not None
 
+    @property
+    def owns_database(self) -> bool:
+        """Whether the database is an embedded one this stack started (and may restart)."""
+        return self._database is not None and self._database.embedded
+
     def sync_clock(self, origin_ms: int, speed: float) -> None:
         """Put the embedded backend on the run's simulated time (no-op for a target)."""
         if self.server is not None:
@@ -141,6 +146,15 @@ class Stack:
             await sleep(down_s)
             await asyncio.to_thread(server.start, now_ms())
             await asyncio.to_thread(self.sync_clock, now_ms(), speed)
+        return go()
+
+    def restart_database(self, down_s: float) -> Awaitable[None]:
+        """Shut the embedded PostgreSQL down in immediate mode for `down_s` wall seconds
+        (a coroutine; the backend process stays up and reconnects by itself)."""
+        async def go() -> None:
+            import asyncio
+            assert self._database is not None and self.owns_database, "checked at start"
+            await asyncio.to_thread(self._database.restart_immediately, down_s)
         return go()
 
     def stop(self) -> None:
