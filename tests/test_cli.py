@@ -115,3 +115,25 @@ def test_seed_with_a_leading_zero_is_decimal(tmp_path: Path) -> None:
     assert main(["generate", "--seed", "010", "--hours", "0.25", "--out", str(a)]) == 0
     assert main(["generate", "--seed", "10", "--hours", "0.25", "--out", str(b)]) == 0
     assert a.read_bytes() == b.read_bytes()
+
+
+def test_output_to_a_device_or_fifo_is_written_in_place(tmp_path: Path) -> None:
+    """`--out /dev/null` once replaced /dev/null with a regular file (a partial file
+    renamed over it, as root). A path that is not a regular file is written directly."""
+    import os
+    import stat
+    import threading
+
+    from simulator.sensors.output import open_output
+
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    received: list[bytes] = []
+    reader = threading.Thread(target=lambda: received.append(fifo.read_bytes()))
+    reader.start()
+    with open_output(str(fifo)) as sink:
+        sink.write(b"envelope\n")
+    reader.join(10)
+    assert received == [b"envelope\n"]
+    assert stat.S_ISFIFO(fifo.stat().st_mode)  # still the pipe, not a file renamed over it
+    assert not (tmp_path / "pipe.partial").exists()

@@ -23,7 +23,8 @@ def open_output(path: str) -> Iterator[BinaryIO]:
     """A binary sink for `path`: `-` is stdout, `*.gz` is gzip, anything else a file.
 
     A file is written as `PATH.partial` and renamed to PATH only when the writer
-    finishes without an error, so a file at PATH is always complete.
+    finishes without an error, so a file at PATH is always complete. A path that is
+    not a regular file (`/dev/null`, a FIFO) is written directly.
     """
     if path == "-":
         yield sys.stdout.buffer
@@ -32,6 +33,12 @@ def open_output(path: str) -> Iterator[BinaryIO]:
     target = Path(path)
     if target.is_dir():
         raise UsageError(f"--out {path}: is a directory")
+    if target.exists() and not target.is_file():
+        # /dev/null, a FIFO: written in place; renaming a file over it would replace the
+        # device itself (as root, /dev/null became a regular file once)
+        with open(target, "wb") as device:
+            yield device
+        return
     if not target.parent.is_dir():
         raise UsageError(f"--out {path}: directory {target.parent} does not exist")
     partial = target.with_name(target.name + ".partial")
