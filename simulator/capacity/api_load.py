@@ -22,6 +22,7 @@ import orjson
 
 from simulator.backend.app import BackendConfig
 from simulator.backend.clock import BackendClock
+from simulator.backend.ratelimit import RateLimit
 from simulator.backend.server import BackgroundServer
 from simulator.capacity.workload import Upload
 from simulator.errors import ApiLoadError as ApiLoadError
@@ -43,8 +44,9 @@ class ApiLoad:
 def load_through_api(database_url: str, schema: str, batches: Sequence[Upload],
                      clock_ms: int, progress: Callable[[str], None] | None = None) -> ApiLoad:
     """Start the backend on `database_url`, store `batches` through it, stop it."""
+    # a bulk load of many days per device: the per-device rate limit is for phones
     config = BackendConfig(database_url=database_url, schema=schema, jobs_interval_s=0,
-                           clock=BackendClock(origin_ms=clock_ms))
+                           clock=BackendClock(origin_ms=clock_ms), rate_limit=RateLimit(0))
     with BackgroundServer(config) as server:
         return asyncio.run(_send_all(server.url, batches, progress))
 

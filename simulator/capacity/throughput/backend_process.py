@@ -54,6 +54,7 @@ class BackendProcess:
             [sys.executable, "-m", "simulator.cli", "serve", "--port", "0", "--schema",
              self.schema, "--database-url", self.database_url, "--clock-start",
              format_instant(self.clock_start_ms), "--jobs-interval", "0",
+             "--rate-limit-burst", "0",  # the throughput is the server's, not a limit's
              "--stop-at-stdin-eof"],
             stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
             text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
