@@ -1,6 +1,7 @@
 """`ggsim races`: hunt the dual-writer races of the app's SQLite files (or, with
-`--crash`, kill the two writers as OS processes), print each broken invariant with the
-command that replays it. Exit status: 0 none found, 1 a race found, 2 usage error."""
+`--crash`, kill the two writers as OS processes; with `--power-loss`, cut the phone's
+power), print each broken invariant with the command that replays it. Exit status: 0
+none found, 1 a race found, 2 usage error."""
 
 from __future__ import annotations
 
@@ -42,6 +43,17 @@ def add_parser(sub: Subparsers) -> None:
     races.add_argument("--crash", type=arguments.positive_int, metavar="ROUNDS",
                        help="instead: run the two sides as OS processes and SIGKILL them "
                             "ROUNDS times; report corruption, lost writes, torn operations")
+    races.add_argument("--power-loss", type=arguments.positive_int, metavar="CUTS",
+                       help="instead: run the upload flow through a VFS that records every "
+                            "write, and judge CUTS seeded power cuts (unsynced writes "
+                            "dropped or torn): corruption, lost acknowledged contributions, "
+                            "lost queued uploads")
+    races.add_argument("--synchronous", choices=("FULL", "NORMAL", "OFF"),
+                       help="with --power-loss: PRAGMA synchronous (default: Android's for "
+                            "the profile's journal mode, FULL or, in WAL, NORMAL)")
+    races.add_argument("--writeback", type=float, default=30.0, metavar="SECONDS",
+                       help="with --power-loss: writes older than this were written back by "
+                            "the kernel (default 30, Linux's); 0: none were, the worst case")
     races.add_argument("--journal-modes", metavar="FLUTTER,KOTLIN",
                        help="override the journal mode each side asks for, e.g. WAL,TRUNCATE "
                             "(review §2.3's mismatch)")
@@ -56,6 +68,8 @@ def run(args: argparse.Namespace) -> int:
     console = Console()
     if args.crash:
         return _crash(chosen, args.crash, args.seed, args.json, console)
+    if args.power_loss:
+        return _power_loss(chosen, args, console)
     if args.matrix:
         return _matrix(args.budget, args.json, console)
     found, explored = _search(args, chosen)
@@ -209,3 +223,37 @@ def _crash(chosen: FixProfile, rounds: int, seed: int, as_json: bool, console: A
             console.print(f"  {name}: {len(items)}" + (f" (e.g. {items[0]})" if items else ""),
                           markup=False)
     return EXIT_FAILED if broken else EXIT_OK
+
+
+def _power_loss(chosen: FixProfile, args: argparse.Namespace, console: Any) -> int:
+    """`--power-loss CUTS`: exit 1 on corruption, a lost acknowledged contribution or a
+    lost queued upload."""
+    import json
+
+    from simulator.checks.power_loss import power_loss
+
+    if args.writeback < 0:
+        raise UsageError(f"--writeback must be 0 or more seconds, got {args.writeback}")
+    report = power_loss(chosen, synchronous=args.synchronous, seed=args.seed,
+                        cuts=args.power_loss, writeback_s=args.writeback or None)
+    if args.json:
+        print(json.dumps(report.as_json(), indent=2))
+    else:
+        back = (f"writes older than {report.writeback_s:g} s written back"
+                if report.writeback_s else "nothing written back")
+        console.print(f"profile {report.profile} ({report.journal_mode}, synchronous "
+                      f"{report.synchronous}), seed {report.seed}: {report.cuts} power cuts "
+                      f"in {report.operations} file operations, {back}", markup=False)
+        for name, count, cuts in (
+                ("corruption", len(report.corrupt_cuts), len(report.corrupt_cuts)),
+                ("lost acknowledged contributions", report.lost_saved,
+                 report.cuts_losing_saved),
+                ("lost queued uploads (lost for good)", report.lost_queued,
+                 report.cuts_losing_queued)):
+            console.print(f"  {name}: {count} (in {cuts} cuts)", markup=False)
+        console.print(f"  queue entries back after delivery (sent again): "
+                      f"{report.requeued_after_delivery}; uploads in flight at a cut: "
+                      f"{report.in_flight_at_cut}", markup=False)
+        for example in report.examples[:3]:
+            console.print(f"  e.g. {example}", markup=False)
+    return EXIT_OK if report.clean else EXIT_FAILED

@@ -143,16 +143,17 @@ async def run_async(path: str | Path, transport: Transport, operation: NetOperat
     return cursor.outcome()  # type: ignore[no-any-return]
 
 
-SqlStep = Callable[[sqlite3.Connection, Cursor[Any], Sql], None]
 
 
-def run_blocking(conn: sqlite3.Connection,
+def run_blocking(conn: Any,
                  respond: Callable[[Http], HttpResponse | NetworkError],
-                 operation: NetOperation[T], *, sql: SqlStep = execute) -> T:
+                 operation: NetOperation[T], *,
+                 sql: Callable[[Any, Cursor[Any], Sql], None] = execute) -> T:
     """Run a network operation with SQL on `conn` and HTTP answered by `respond`,
-    synchronously (unit tests of the core's logic, and the load test's phones; fleets use
-    `run_async`). `sql` runs one statement and feeds the cursor (`blocking.execute`; a
-    caller that must not block its thread on a lock runs it elsewhere)."""
+    synchronously (unit tests of the core's logic, the load test's phones, the power-loss
+    workload; fleets use `run_async`). `sql` runs one statement on `conn` and feeds the
+    cursor (`blocking.execute` on a sqlite3 connection, `apsw_sql.execute` on an apsw
+    one; a caller that must not block its thread on a lock runs it elsewhere)."""
     cursor = Cursor(operation)
     while (effect := cursor.pending) is not None:
         if isinstance(effect, Sql):

@@ -81,6 +81,15 @@ FACTS: dict[str, Fact] = {f.key: f for f in (
          "to apps that did not choose a mode, later gated by a global setting.",
          "AOSP core/res/res/values/config.xml; source.android.com/docs/core/perf/"
          "compatibility-wal", ""),
+    Fact("android_sync_mode",
+         "Android's SQLiteConnection sets PRAGMA synchronous when it opens a file: FULL "
+         "with a rollback journal (db_default_sync_mode); in WAL, db_wal_sync_mode: NORMAL "
+         "for apps on current releases (FULL for system processes, and on old releases), "
+         "with a WAL auto-checkpoint every 100 pages. In WAL, NORMAL syncs only at "
+         "checkpoints: a power loss can undo committed transactions; the file stays "
+         "consistent.",
+         "AOSP core/res/res/values/config.xml; SQLiteGlobal.java getWALSyncMode(); "
+         "sqlite.org/pragma.html#pragma_synchronous", ""),
     Fact("http_retry_after",
          "A 429 (Too Many Requests) or 503 answer may carry Retry-After: delay-seconds or "
          "an HTTP-date. It is advice: OkHttp re-sends a 503 only when it says 0 and never "
