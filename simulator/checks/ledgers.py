@@ -44,6 +44,7 @@ from typing import Any
 from simulator.instants import format_instant
 
 MAINTENANCE_LOSS = "lost to maintenance (queued over 7 days)"  # anomaly and verdict key
+STORAGE_LOSS = "lost to a full or read-only phone file"  # anomaly key
 
 
 class Outcome(StrEnum):
@@ -52,6 +53,7 @@ class Outcome(StrEnum):
 
     SAVED = "saved"  # answered 2xx and recorded
     DROPPED_SAVE = "dropped_save"  # answered 2xx, the local insert returned -1
+    DROPPED_QUEUE = "dropped_queue"  # failed, and its queue insert returned -1 (storage)
     QUEUED = "queued"  # in the upload queue (or an upload-only phone's memory)
     REFUSED = "refused"  # a permanent 4xx
     GAVE_UP = "gave_up"  # an upload-only phone's retries ran out
@@ -124,8 +126,8 @@ def reconcile(generated: list[Generated], final: dict[str, str], acknowledged: s
               refused_reasons: dict[str, str], *,
               maintained: Mapping[str, int] | None = None) -> Verdict:
     """Ledgers 1-3 for uploads. `final`: each batch id's last outcome on its phone
-    (saved, dropped_save, queued, refused, overflow, not_sent, gave_up, killed,
-    maintenance; none at all is *missing*); `acknowledged`: batch ids the phone saw a
+    (saved, dropped_save, dropped_queue, queued, refused, overflow, not_sent, gave_up,
+    killed, maintenance; none at all is *missing*); `acknowledged`: batch ids the phone saw a
     2xx for; `backend_rows`: rows per batch id; `arrival`: per device hash, (arrival
     order, seq) of the stored rows; `refused_reasons`: batch id -> error;
     `maintained`: batch id -> true time of the app start whose performMaintenance
@@ -152,6 +154,12 @@ def reconcile(generated: list[Generated], final: dict[str, str], acknowledged: s
                                    "(or the phone rebooted) before the upload was sent or "
                                    "queued"))
             verdict.buckets["killed"] += 1
+        elif outcome == "dropped_queue":  # failed; the full or read-only file took no entry
+            verdict.add(STORAGE_LOSS, Example(
+                g.phone, g.due_ms, f"batch {g.batch_id} (seq {g.seq}): the upload failed and "
+                                   "the queue insert returned -1 (the app's file was full "
+                                   "or read-only): in no queue, never sent again"))
+            verdict.buckets["dropped_queue"] += 1
         elif outcome == "maintenance":  # queued, then deleted unsent by an app start
             verdict.add(MAINTENANCE_LOSS, _maintenance_example(
                 g, (maintained or {}).get(g.batch_id)))

@@ -93,7 +93,8 @@ async def run_async(path: str | Path, transport: Transport, operation: NetOperat
                     busy_timeout_s: float = 2.5, journal_mode: str | None = None,
                     kill_after: int | None = None,
                     conn: sqlite3.Connection | None = None,
-                    alive: Callable[[], bool] | None = None) -> T:
+                    alive: Callable[[], bool] | None = None,
+                    prepare: Callable[[sqlite3.Connection], None] | None = None) -> T:
     """Run a network operation: SQL on `path` (opened on first use, asking for
     `journal_mode` as the side's own open does), HTTP on `transport`. SQLite calls run
     on the event loop: each is short, and a phone's file is its own, so the only lock
@@ -110,10 +111,14 @@ async def run_async(path: str | Path, transport: Transport, operation: NetOperat
     RuntimeError).
 
     `alive`: False once the app process this operation belongs to has died (another
-    operation's kill, a reboot); the operation then dies too, at its next effect."""
+    operation's kill, a reboot); the operation then dies too, at its next effect.
+
+    `prepare`: run on the connection before the operation's first statement (the
+    phone's storage state, `fleet.storage`)."""
     cursor = Cursor(operation)
     shared = conn is not None
     done = 0
+    prepared = prepare is None
     try:
         while (effect := cursor.pending) is not None:
             if kill_after is not None and done >= kill_after:
@@ -126,6 +131,9 @@ async def run_async(path: str | Path, transport: Transport, operation: NetOperat
             if isinstance(effect, Sql):
                 if conn is None:
                     conn = connect_as_app(path, journal_mode, busy_timeout_s)
+                if not prepared and prepare is not None:
+                    prepare(conn)
+                    prepared = True
                 execute(conn, cursor, effect)
             else:
                 if shared and conn is not None and conn.in_transaction:

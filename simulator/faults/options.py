@@ -59,6 +59,18 @@ class DatabaseRestart(_Strict):
     down_s: Seconds = 5.0
 
 
+class Storage(_Strict):
+    """A seeded share of the fully simulated phones cannot write their app's file from
+    `at_s` for `duration_s`: `full` (the file cannot grow: SQLite answers "database or
+    disk is full" when it needs a new page) or `read_only` ("attempt to write a readonly
+    database"). Reads go on."""
+
+    at_s: Seconds
+    duration_s: Seconds
+    kind: Literal["full", "read_only"] = "full"
+    share: Share = 1.0
+
+
 class Doze(_Strict):
     """A share of the phones dozes (Android's Doze: the screen off, the phone still):
     their timers and jobs are deferred to the window's end and run together there."""
@@ -98,4 +110,5 @@ class Faults(_Strict):
     reboots_per_day: Annotated[float, Meta(ge=0.0, le=48.0)] = 0.0  # per full phone
     reboot_down_s: Annotated[float, Meta(ge=1.0, le=86_400.0)] = 120.0
     doze: list[Doze] = []
+    storage: list[Storage] = []
     clock_jumps: list[ClockJump] = []

@@ -1,4 +1,5 @@
-"""Faults of the phone itself (not of its network): reboots, Doze, wall-clock jumps.
+"""Faults of the phone itself (not of its network): reboots, Doze, wall-clock jumps,
+storage that cannot be written.
 
 All of them are pure functions of (seed, phone, the fault's index), drawn with
 `uniform_hash` on `Stream.FAULTS`, so the same scenario and seed give the same reboots,
@@ -11,7 +12,9 @@ the same dozing phones and the same jumps whatever the run's timing:
 - Doze (`doze` windows, a seeded share of the phones): a dozing phone's timers and jobs
   are deferred to the window's end (Android runs deferred work in a maintenance window);
 - clock jumps (`clock_jumps`, a seeded share): the phone's wall clock is off by the sum
-  of the jumps it has seen; simulated (true) time goes on unchanged.
+  of the jumps it has seen; simulated (true) time goes on unchanged;
+- storage (`storage` windows, a seeded share of the fully simulated phones): the app's
+  file is full or read-only for the window (`fleet.storage` applies it).
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from simulator.faults.options import Faults
 from simulator.instants import DAY_MS
 from simulator.seeds import Stream, uniform_hash
 
-_REBOOT, _DOZE, _JUMP = 10_000, 20_000, 30_000  # draw families within Stream.FAULTS
+_REBOOT, _DOZE, _JUMP, _STORAGE = 10_000, 20_000, 30_000, 40_000  # within Stream.FAULTS
 
 
 @dataclass(frozen=True)
@@ -78,6 +81,15 @@ class PhoneFaults:
                 return self.start_ms + int((window.at_s + window.duration_s) * 1000)
         return None
 
+    def storage_fault(self, phone: int, at_ms: int) -> str | None:
+        """"full" or "read_only" while `phone`'s file cannot be written at `at_ms`."""
+        t_s = (at_ms - self.start_ms) / 1000
+        for i, window in enumerate(self.faults.storage):
+            if window.at_s <= t_s < window.at_s + window.duration_s and self._covers(
+                    phone, _STORAGE, i, window.share):
+                return window.kind
+        return None
+
     def clock_offset_ms(self, phone: int, at_ms: int) -> int:
         """How far the phone's wall clock is from true time at `at_ms`."""
         t_s = (at_ms - self.start_ms) / 1000
@@ -87,4 +99,4 @@ class PhoneFaults:
     @property
     def any(self) -> bool:
         f = self.faults
-        return bool(f.reboots_per_day or f.doze or f.clock_jumps)
+        return bool(f.reboots_per_day or f.doze or f.clock_jumps or f.storage)

@@ -39,6 +39,7 @@ from simulator.fleet.events import (
     describe,
 )
 from simulator.fleet.phone import Phone, PhoneLife
+from simulator.fleet.storage import is_storage_error
 
 IDLE_SLICE_S = 0.05  # the longest sleep: an event scheduled meanwhile may come first
 
@@ -109,8 +110,12 @@ class Dispatcher:
         task.add_done_callback(self._crashed)
 
     def _crashed(self, task: asyncio.Task[None]) -> None:
-        if not task.cancelled() and task.exception() is not None:
-            self.life.errors.append(repr(task.exception()))
+        if task.cancelled() or (error := task.exception()) is None:
+            return
+        if is_storage_error(error):  # a Flutter operation abandoned, as the app's would be
+            self.life.storage_errors += 1
+        else:
+            self.life.errors.append(repr(error))
 
     def cancel_all(self) -> None:
         for task in list(self.in_flight):

@@ -17,7 +17,7 @@ app process that has died dies at its next effect; one retry worker runs per pho
 
 from __future__ import annotations
 
-import contextlib
+import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -32,7 +32,7 @@ from simulator.checks.ledgers import Outcome
 from simulator.drivers import blocking
 from simulator.drivers.network import AppKilled, Transport, run_async
 from simulator.faults.phone import PhoneFaults, Reboot
-from simulator.fleet import storm
+from simulator.fleet import storage, storm
 from simulator.fleet.clock import SimClock
 from simulator.fleet.connections import AppConnections
 from simulator.fleet.events import AppStart, DrainDue, Event, RetryDue
@@ -104,6 +104,7 @@ class PhoneLife:
     policy: QueuePolicy = field(default_factory=QueuePolicy)
     app_conns: AppConnections = field(init=False)
     kills: int = 0
+    storage_errors: int = 0  # operations abandoned on a full or read-only file
     errors: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -129,16 +130,25 @@ class PhoneLife:
         (rolling back what it had open) when the operation dies."""
         assert phone.db is not None
         kill_after, alive = self.doomed(phone, at, life, kill_key, what)
+        prepare = self.storage(phone)
         if kill_after is not None:
             return await run_async(phone.db, phone.transport, operation,
                                    journal_mode=self.profile.flutter_journal_mode,
-                                   kill_after=kill_after)
+                                   kill_after=kill_after, prepare=prepare)
         conn = self.app_conns.acquire(phone.index, phone.db)
         try:
             return await run_async(phone.db, phone.transport, operation, conn=conn,
-                                   alive=alive)
+                                   alive=alive, prepare=prepare)
         finally:
             self.app_conns.release(conn)
+
+    def storage(self, phone: Phone) -> Callable[[sqlite3.Connection], None] | None:
+        """How an operation starting now sets up its connection for the phone's storage
+        (None when the run has no storage faults)."""
+        if not self.faults.faults.storage:
+            return None
+        return storage.prepare(self.faults.storage_fault(phone.index,
+                                                         self.clock.operation_ms()))
 
     def doomed(self, phone: Phone, at: int, life: int, kill_key: str | None, what: str
                ) -> tuple[int | None, Callable[[], bool]]:
@@ -193,7 +203,7 @@ class PhoneLife:
             outcome = await run_async(phone.db, phone.transport, upload_batch(
                 envelope, c, phone.creds, now, jitter, self.profile, self.policy),
                 journal_mode=self.profile.kotlin_journal_mode,
-                kill_after=kill_after, alive=alive)
+                kill_after=kill_after, alive=alive, prepare=self.storage(phone))
         except AppKilled:
             if self.is_queued(phone.db, batch_id):  # killed after it was queued: it is there
                 self.ledger.mark(at, batch_id, Outcome.QUEUED)
@@ -272,11 +282,17 @@ class PhoneLife:
         life = phone.life
         kill_after, alive = self.doomed(phone, at, life, f"drain {at}",
                                         "retry worker")
-        with contextlib.suppress(AppKilled):  # what finished before the kill counts
+        try:  # what finished before a kill or a refused write counts
             await run_async(phone.db, phone.transport, drain_queue(
                 phone.creds, now, jitters, self.profile, contribution_of, self.policy, done),
                 journal_mode=self.profile.kotlin_journal_mode,
-                kill_after=kill_after, alive=alive)
+                kill_after=kill_after, alive=alive, prepare=self.storage(phone))
+        except AppKilled:
+            pass
+        except sqlite3.OperationalError as exc:  # the worker's run is abandoned
+            if not storage.is_storage_error(exc):
+                raise
+            self.storage_errors += 1
         for batch_id, outcome in done:
             self.ledger.record(phone, batch_id, outcome, at, built.get(batch_id))
         try:

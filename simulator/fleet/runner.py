@@ -279,6 +279,7 @@ class FleetRun:
             verdict.add("runner error", Example(None, None, error), len(errors))
         result = RunResult(s, verdict, self.timeline, measured.count,
                            {**vars(faults.counts), "app_kills": life.kills,
+                            "storage_errors": life.storage_errors,
                             **self.backend_faults}, wall, sim_s,
                            verdict.anomalies.get("pot divergence", 0), {},
                            time.monotonic() - active_from)

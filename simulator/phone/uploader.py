@@ -61,7 +61,8 @@ class Credentials:
 @dataclass(frozen=True)
 class UploadOutcome:
     """What happened to one envelope: "saved", "dropped_save" (acknowledged, but the
-    local insert returned -1), "queued", "refused" (permanent 4xx), with the HTTP status
+    local insert returned -1), "queued", "dropped_queue" (failed, and the queue insert
+    returned -1: a full or read-only file), "refused" (permanent 4xx), with the HTTP status
     or error; `evicted` names an older queued batch dropped to make room (review C2)."""
 
     result: str
@@ -125,19 +126,25 @@ def server_wait_ms(outcome: HttpResponse | NetworkError, profile: FixProfile) ->
 
 
 def _enqueue(batch_id: str, envelope: bytes, now_ms: int, error: str, jitter: float,
-             policy: QueuePolicy, wait_ms: int = 0) -> NetOperation[str | None]:
-    """Queue an envelope; returns the id of an older entry dropped for room, if any."""
+             policy: QueuePolicy, wait_ms: int = 0
+             ) -> NetOperation[tuple[str | None, str | None]]:
+    """Queue an envelope as Kotlin's `insert()` does: (the id of an older entry dropped
+    for room, if any; None, or the error that made the insert return -1: a full or
+    read-only file, and the envelope is in no queue)."""
     rows = yield Sql("SELECT COUNT(*) FROM upload_queue")
     evicted = None
-    if int(rows[0][0]) >= policy.max_entries:
-        oldest = yield Sql("SELECT id FROM upload_queue ORDER BY created_at, id LIMIT 1")
-        evicted = str(oldest[0][0])
-        yield Sql("DELETE FROM upload_queue WHERE id = ?", (evicted,))
-    yield Sql("INSERT OR IGNORE INTO upload_queue (id, payload, created_at, retry_count, "
-              "last_error, next_retry_at) VALUES (?, ?, ?, 0, ?, ?)",
-              (batch_id, envelope.decode(), now_ms, error,
-               now_ms + max(backoff_ms(0, jitter, policy), wait_ms)))
-    return evicted
+    try:
+        if int(rows[0][0]) >= policy.max_entries:
+            oldest = yield Sql("SELECT id FROM upload_queue ORDER BY created_at, id LIMIT 1")
+            yield Sql("DELETE FROM upload_queue WHERE id = ?", (str(oldest[0][0]),))
+            evicted = str(oldest[0][0])
+        yield Sql("INSERT OR IGNORE INTO upload_queue (id, payload, created_at, "
+                  "retry_count, last_error, next_retry_at) VALUES (?, ?, ?, 0, ?, ?)",
+                  (batch_id, envelope.decode(), now_ms, error,
+                   now_ms + max(backoff_ms(0, jitter, policy), wait_ms)))
+    except sqlite3.Error as exc:  # android_insert_returns_minus_one: logged, not raised
+        return evicted, str(exc)
+    return evicted, None
 
 
 def upload_batch(envelope: bytes, c: app.Contribution, creds: Credentials, now_ms: int,
@@ -153,8 +160,11 @@ def upload_batch(envelope: bytes, c: app.Contribution, creds: Credentials, now_m
     status = outcome.status if isinstance(outcome, HttpResponse) else None
     if not retryable(outcome):
         return UploadOutcome("refused", status, error)
-    evicted = yield from _enqueue(c.id, envelope, now_ms, error, jitter, policy,
-                                  server_wait_ms(outcome, profile))
+    evicted, not_queued = yield from _enqueue(c.id, envelope, now_ms, error, jitter, policy,
+                                              server_wait_ms(outcome, profile))
+    if not_queued is not None:
+        return UploadOutcome("dropped_queue", status, f"{error}; queue insert: {not_queued}",
+                             evicted=evicted)
     return UploadOutcome("queued", status, error, evicted=evicted)
 
 
