@@ -38,6 +38,7 @@ class RunResult:
     pot_divergence: int
     thresholds: dict[str, tuple[bool, str]]
     active_wall_s: float = 0.0  # from the first event to the end (no set-up)
+    soak: dict[str, Any] | None = None  # the soak's figures (`fleet/soak.py`)
 
     @property
     def passed(self) -> bool:

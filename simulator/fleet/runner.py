@@ -46,6 +46,7 @@ from simulator.fleet.phone import Phone, PhoneLife
 from simulator.fleet.result import SETTLE_S, RunResult, judge
 from simulator.fleet.scenario import DatabaseRestart, Restart, Scenario
 from simulator.fleet.schedule import RuntimeDraws, claim_times, storm_times
+from simulator.fleet.soak import MemorySamples, judge_soak, sample_memory
 from simulator.fleet.stack import Stack
 from simulator.fleet.timeline import Timeline
 from simulator.fleet.trace import Trace
@@ -141,6 +142,7 @@ class FleetRun:
         self.life: PhoneLife | None = None  # set once the phones exist
         self.dispatcher: Dispatcher | None = None
         self.backend_faults: Counter[str] = Counter()  # stops, kills, what the kills cut
+        self.memory = MemorySamples()  # a soak's samples
 
     @property
     def generated(self) -> list[Generated]:
@@ -261,10 +263,13 @@ class FleetRun:
                                     max_in_flight=self.max_in_flight, restart=restart,
                                     progress=self.progress)
             self.dispatcher = dispatcher
+            sampler = self._start_soak()
             await dispatcher.run()
             if dispatcher.in_flight:
                 await asyncio.wait(dispatcher.in_flight, timeout=s.network.timeout_s * 3 + 30)
             dispatcher.cancel_all()
+            if sampler is not None:
+                sampler.cancel()
             life.app_conns.close_all()  # the apps stop; their files are checked next
             verdict = await build_verdict(self.ledger, phones, self.profile,
                                           self.phone_faults, self.stack.database_url,
@@ -284,7 +289,19 @@ class FleetRun:
                            verdict.anomalies.get("pot divergence", 0), {},
                            time.monotonic() - active_from)
         result.thresholds.update(judge(result))
+        if s.soak is not None:
+            soaked, result.soak = judge_soak(self.memory, self.timeline, s.soak, s.speed)
+            result.thresholds.update(soaked)
         return result
+
+    def _start_soak(self) -> asyncio.Task[None] | None:
+        """With a `[soak]` section, sample the processes' memory while the fleet runs."""
+        soak = self.scenario.soak
+        if soak is None:
+            return None
+        server = self.stack.server
+        return asyncio.ensure_future(sample_memory(
+            self.memory, server.pid if server is not None else None, soak.sample_s))
 
     def _stop(self) -> None:
         """An ended or interrupted run: its phones stop, their files go (if ours)."""

@@ -57,6 +57,18 @@ class Thresholds(_Strict):
     min_delivered_fraction: Share = 0.99
 
 
+class Soak(_Strict):
+    """A soak's sampling and bounds (`fleet/soak.py`): memory sampled every `sample_s`
+    wall seconds; after the first `warmup_fraction` of the run, the trend of each
+    process's memory may add at most `max_memory_growth_mib`, and that of the median
+    upload latency at most `max_latency_growth_fraction` of its level."""
+
+    sample_s: Annotated[float, Meta(ge=0.5, le=600.0)] = 5.0
+    warmup_fraction: Annotated[float, Meta(ge=0.0, lt=0.9)] = 0.2
+    max_memory_growth_mib: Annotated[float, Meta(gt=0.0)] = 64.0
+    max_latency_growth_fraction: Annotated[float, Meta(gt=0.0)] = 0.25
+
+
 class Scenario(_Strict):
     """One run: what, how long, how fast, against what, and how it is judged."""
 
@@ -74,6 +86,7 @@ class Scenario(_Strict):
     network: Network = msgspec.field(default_factory=Network)
     faults: Faults = msgspec.field(default_factory=Faults)
     thresholds: Thresholds = msgspec.field(default_factory=Thresholds)
+    soak: Soak | None = None  # sample memory and judge the trends (a soak)
 
     def __post_init__(self) -> None:
         lookup_profile(self.profile)  # raises UsageError naming the known ones

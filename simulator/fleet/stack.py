@@ -87,6 +87,11 @@ class ServerProcess:
         proc, self._proc = self._proc, None
         stop_serve_process(proc)
 
+    @property
+    def pid(self) -> int | None:
+        """The running process's id (None when it is not running)."""
+        return self._proc.pid if self._proc is not None else None
+
     def kill(self) -> None:
         """SIGKILL: the process dies where it is (what it was answering is cut; what
         PostgreSQL had committed stays, the rest rolls back when its connections drop)."""

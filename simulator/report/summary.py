@@ -36,6 +36,7 @@ def as_json(result: RunResult) -> dict[str, Any]:
             "dispatch_late_wall_ms": {"p50": round(percentile(late, 50), 3),
                                       "p99": round(percentile(late, 99), 3),
                                       "max": round(max(late, default=0.0), 3)}},
+        **({"soak": result.soak} if result.soak is not None else {}),
     }
 
 
