@@ -14,12 +14,15 @@ import os
 import re
 import subprocess
 import sys
+import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from simulator.errors import UsageError
+from simulator.errors import RecordingError, UsageError
 from simulator.fleet import scenario as sc
+from simulator.sensors.recording import load_recording
 
 ROOT = Path(__file__).resolve().parents[1]
 RECORDING = ROOT / "fixtures" / "recordings" / "synthetic-android-walk.zip"
@@ -107,3 +110,108 @@ def test_ggsim_run_refuses_a_bad_scenario_before_starting_anything(
     line = error_line(ggsim("run", str(path), "--report", str(report)), "run")
     assert re.search(re.escape(str(path)) + SCENARIOS[case][1], line), line
     assert not report.exists()
+
+
+# ---------------------------------------------------------------------------------------
+# Recordings (`ggsim generate --from-recording ZIP`): the zip, the member and the line
+
+
+def _members() -> dict[str, bytes]:
+    with zipfile.ZipFile(RECORDING) as zf:
+        return {name: zf.read(name) for name in zf.namelist()}
+
+
+def _zip(path: Path, change: Callable[[dict[str, bytes]], None]) -> None:
+    files = _members()
+    change(files)
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, data in files.items():
+            zf.writestr(name, data)
+
+
+def _set(name: str, line: int, edit: Callable[[str], str]) -> Callable[[dict[str, bytes]], None]:
+    """Change line `line` (1-based) of member `name` of the export."""
+    def change(files: dict[str, bytes]) -> None:
+        lines = files[name].split(b"\n")
+        lines[line - 1] = edit(lines[line - 1].decode()).encode("latin-1")
+        files[name] = b"\n".join(lines)
+    return change
+
+
+def _cut(files: dict[str, bytes]) -> None:
+    files["Gyroscope.csv"] = files["Gyroscope.csv"][:-20]  # mid-row, no line end
+
+
+def _header_only(files: dict[str, bytes]) -> None:
+    files["TotalAcceleration.csv"] = files["TotalAcceleration.csv"].split(b"\n")[0] + b"\n"
+
+
+def _empty_member(files: dict[str, bytes]) -> None:
+    files["Battery.csv"] = b""
+
+
+def _replace_cell(field: int, value: str) -> Callable[[str], str]:
+    def edit(row: str) -> str:
+        cells = row.split(",")
+        cells[field] = value
+        return ",".join(cells)
+    return edit
+
+
+RECORDINGS: dict[str, tuple[Callable[[Path], None], str]] = {
+    "missing file": (lambda path: None, r": cannot open: No such file or directory$"),
+    "empty file": (lambda path: path.write_bytes(b""), r": not a zip archive"),
+    "not a zip": (lambda path: path.write_bytes(b"time,x,y,z\n1,2,3,4\n"),
+                  r": not a zip archive"),
+    "truncated zip": (lambda path: path.write_bytes(RECORDING.read_bytes()[:50_000]),
+                      r": not a zip archive"),
+    "truncated file in the zip": (lambda path: _zip(path, _cut),
+                                  r": Gyroscope\.csv, line \d+: truncated last line"),
+    "not UTF-8": (lambda path: _zip(path, _set("Light.csv", 3, lambda row: row + "\xff")),
+                  r": Light\.csv, line 3: not UTF-8 text$"),
+    "wrong column count": (lambda path: _zip(path, _set(
+        "Location.csv", 7, lambda row: row.rsplit(",", 1)[0])),
+        r": Location\.csv, line 7: 10 fields, expected 11 fields as in the header$"),
+    "value not a number": (lambda path: _zip(path, _set(
+        "TotalAcceleration.csv", 10, _replace_cell(3, "9.8O"))),
+        r": TotalAcceleration\.csv, line 10: column 'y': '9\.8O' is not a number$"),
+    "time not an integer": (lambda path: _zip(path, _set(
+        "Barometer.csv", 5, _replace_cell(0, "soon"))),
+        r": Barometer\.csv, line 5: column 'time': 'soon' is not an integer"),
+    "header only": (lambda path: _zip(path, _header_only),
+                    r": TotalAcceleration\.csv: no samples$"),
+    "empty file in the zip": (lambda path: _zip(path, _empty_member),
+                              r": Battery\.csv: empty file \(no header line\)$"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(RECORDINGS))
+def test_a_bad_recording_names_the_file_and_the_line(tmp_path: Path, case: str) -> None:
+    make, message = RECORDINGS[case]
+    path = tmp_path / "export.zip"
+    make(path)
+    with pytest.raises(RecordingError, match="^" + re.escape(str(path)) + message):
+        load_recording(path)
+
+
+def test_a_damaged_zip_member_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "export.zip"
+    _zip(path, lambda files: None)
+    with zipfile.ZipFile(path) as zf:
+        info = zf.getinfo("TotalAcceleration.csv")
+    data = bytearray(path.read_bytes())
+    data[info.header_offset + 30 + len(info.filename) + info.compress_size // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(RecordingError, match=r"export\.zip: TotalAcceleration\.csv: cannot "
+                                             r"read from the zip"):
+        load_recording(path)
+
+
+@pytest.mark.parametrize("case", ["truncated file in the zip", "empty file"])
+def test_ggsim_generate_refuses_a_bad_recording(tmp_path: Path, case: str) -> None:
+    make, message = RECORDINGS[case]
+    path = tmp_path / "export.zip"
+    make(path)
+    proc = ggsim("generate", "--from-recording", str(path), "--out", str(tmp_path / "o"))
+    line = error_line(proc, "generate")
+    assert re.search(re.escape(str(path)) + message, line), line
