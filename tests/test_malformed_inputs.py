@@ -10,6 +10,7 @@ database cases point at a closed port on 127.0.0.1.
 
 from __future__ import annotations
 
+import gzip
 import os
 import re
 import subprocess
@@ -17,9 +18,13 @@ import sys
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+import msgspec
+import orjson
 import pytest
 
+from simulator import run_command
 from simulator.errors import RecordingError, UsageError
 from simulator.fleet import scenario as sc
 from simulator.sensors.recording import load_recording
@@ -215,3 +220,92 @@ def test_ggsim_generate_refuses_a_bad_recording(tmp_path: Path, case: str) -> No
     proc = ggsim("generate", "--from-recording", str(path), "--out", str(tmp_path / "o"))
     line = error_line(proc, "generate")
     assert re.search(re.escape(str(path)) + message, line), line
+
+
+# ---------------------------------------------------------------------------------------
+# Traces (`ggsim replay TRACE`): the file and the line, all read before anything runs
+
+
+def _header(**changes: Any) -> bytes:
+    scenario = msgspec.to_builtins(sc.load("smoke"))
+    return orjson.dumps({"kind": "header", "version": "0", "scenario": scenario,
+                         **changes}) + b"\n"
+
+
+EVENT = orjson.dumps({"t": 1, "phone": 0, "event": "upload"}) + b"\n"
+FOOTER = orjson.dumps({"kind": "footer", "passed": True, "verdict": {
+    "generated": 1, "buckets": {}, "anomalies": {}}}) + b"\n"
+
+
+def _many_events() -> bytes:
+    """Events that do not compress to nothing, so a cut lands well after the header."""
+    return b"".join(orjson.dumps({"t": i * 7919 % 100_003, "phone": i % 97, "event": "upload",
+                                  "batch": f"{i * 2654435761 % 2**32:08x}"}) + b"\n"
+                    for i in range(5000))
+
+
+def _gzip(*lines: bytes) -> Callable[[Path], None]:
+    return lambda path: path.write_bytes(gzip.compress(b"".join(lines)))
+
+
+def _cut_gzip(path: Path) -> None:
+    whole = gzip.compress(_header() + _many_events() + FOOTER)
+    path.write_bytes(whole[: len(whole) // 2])
+
+
+def _bad_crc(path: Path) -> None:
+    whole = bytearray(gzip.compress(_header() + EVENT))
+    whole[-6] ^= 0xFF  # the CRC-32 of the trailer
+    path.write_bytes(bytes(whole))
+
+
+TRACES: dict[str, tuple[Callable[[Path], None], str]] = {
+    "missing file": (lambda path: None, r": no such trace file$"),
+    "empty file": (lambda path: path.write_bytes(b""), r": not a ggsim trace \(an empty file"),
+    "not gzip": (lambda path: path.write_bytes(_header() + EVENT + FOOTER),
+                 r": not a ggsim trace \(not gzip"),
+    "no lines": (_gzip(), r": not a ggsim trace \(no header line\)$"),
+    "gzip cut off": (_cut_gzip, r", line \d+: the gzip stream is cut off"),
+    "gzip CRC wrong": (_bad_crc, r", line 3: damaged gzip data \(CRC check failed"),
+    "a line not JSON": (_gzip(_header(), EVENT, b"{not json\n", FOOTER),
+                        r", line 3: not JSON \("),
+    "a line not an object": (_gzip(_header(), b"[1, 2]\n", FOOTER),
+                             r", line 2: not a JSON object$"),
+    "no header": (_gzip(EVENT, FOOTER), r", line 1: not a ggsim trace \(the first line is "
+                                        r"not its header\)$"),
+    "header without scenario": (_gzip(_header(scenario=None), EVENT, FOOTER),
+                                r", line 1: the header has no scenario"),
+    "header with a bad scenario": (_gzip(_header(scenario={"name": "x", "speed": "fast"}),
+                                         FOOTER),
+                                   r", line 1 \(header\): Expected `float`, got `str` - at "
+                                   r"`\$\.speed`$"),
+    "no footer": (_gzip(_header(), EVENT), r": the trace has no verdict \(the run did not "
+                                           r"finish\)$"),
+    "footer without verdict": (_gzip(_header(), EVENT, b'{"kind": "footer"}\n'),
+                               r", line 3: the footer's verdict does not have generated, "
+                               r"buckets, anomalies"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(TRACES))
+def test_a_bad_trace_names_the_file_and_the_line(
+        tmp_path: Path, case: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    def started(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the replay started a run")
+
+    monkeypatch.setattr(run_command, "run_scenario", started)
+    make, message = TRACES[case]
+    path = tmp_path / "trace.jsonl.gz"
+    make(path)
+    with pytest.raises(UsageError, match="^" + re.escape(str(path)) + message):
+        run_command.replay(str(path), json_output=False)
+
+
+@pytest.mark.parametrize("case", ["a line not JSON", "gzip cut off"])
+def test_ggsim_replay_refuses_a_bad_trace(tmp_path: Path, case: str) -> None:
+    make, message = TRACES[case]
+    path = tmp_path / "trace.jsonl.gz"
+    make(path)
+    line = error_line(ggsim("replay", str(path)), "replay")
+    assert re.search(re.escape(str(path)) + message, line), line
+    assert not (tmp_path / "replay").exists()  # no run started
