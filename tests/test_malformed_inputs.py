@@ -27,6 +27,7 @@ import pytest
 from simulator import run_command
 from simulator.errors import RecordingError, UsageError
 from simulator.fleet import scenario as sc
+from simulator.report.compare import load as load_report
 from simulator.sensors.recording import load_recording
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -309,3 +310,58 @@ def test_ggsim_replay_refuses_a_bad_trace(tmp_path: Path, case: str) -> None:
     line = error_line(ggsim("replay", str(path)), "replay")
     assert re.search(re.escape(str(path)) + message, line), line
     assert not (tmp_path / "replay").exists()  # no run started
+
+
+# ---------------------------------------------------------------------------------------
+# Report directories (`ggsim compare DIR ...`): the directory or the file and the key
+
+
+SUMMARY = {"scenario": "x", "passed": True, "verdict": {}, "performance": {}}
+
+
+def _report(summary: Any = None, timeline: bytes | None = None) -> Callable[[Path], None]:
+    def make(directory: Path) -> None:
+        directory.mkdir()
+        if summary is not None:
+            data = summary if isinstance(summary, bytes) else orjson.dumps(summary)
+            (directory / "summary.json").write_bytes(data)
+        if timeline is not None:
+            (directory / "timeline.json").write_bytes(timeline)
+    return make
+
+
+REPORTS: dict[str, tuple[Callable[[Path], None], str]] = {
+    "missing directory": (lambda directory: None, r": no such report directory$"),
+    "no summary": (_report(), r": no summary\.json \(not a ggsim run report directory"),
+    "summary not JSON": (_report(b"{"), r"/summary\.json: not JSON \("),
+    "summary without a key": (_report({"scenario": "x"}),
+                              r"/summary\.json: no 'passed' \(not a ggsim run summary\)$"),
+    "verdict not an object": (_report({**SUMMARY, "verdict": 3}),
+                              r"/summary\.json: 'verdict' is not an object"),
+    "latency not an object": (_report({**SUMMARY, "performance": {"upload_latency_ms": 3}}),
+                              r"/summary\.json: 'performance\.upload_latency_ms' is not an "
+                              r"object"),
+    "anomaly count not a number": (_report({**SUMMARY, "verdict": {"anomalies": {"a": "x"}}}),
+                                   r"/summary\.json: 'verdict\.anomalies' holds a count "
+                                   r"that is not a number$"),
+    "timeline not JSON": (_report(SUMMARY, b"[1"), r"/timeline\.json: not JSON \("),
+    "timeline without minutes": (_report(SUMMARY, b'{"minute": 3}'),
+                                 r"/timeline\.json: no 'minute' list"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(REPORTS))
+def test_a_bad_report_directory_is_named(tmp_path: Path, case: str) -> None:
+    make, message = REPORTS[case]
+    directory = tmp_path / "run"
+    make(directory)
+    with pytest.raises(UsageError, match="^" + re.escape(str(directory)) + message):
+        load_report(directory)
+
+
+def test_ggsim_compare_refuses_a_bad_summary(tmp_path: Path) -> None:
+    make, message = REPORTS["verdict not an object"]
+    make(tmp_path / "run")
+    line = error_line(ggsim("compare", str(tmp_path / "run"), "--out",
+                            str(tmp_path / "c.html")), "compare")
+    assert re.search(re.escape(str(tmp_path / "run")) + message, line), line
