@@ -10,9 +10,11 @@ database cases point at a closed port on 127.0.0.1.
 
 from __future__ import annotations
 
+import argparse
 import gzip
 import os
 import re
+import socket
 import subprocess
 import sys
 import zipfile
@@ -25,8 +27,10 @@ import orjson
 import pytest
 
 from simulator import run_command
-from simulator.errors import RecordingError, UsageError
+from simulator.backend.postgres import check_url, external_url, reachable_url
+from simulator.errors import RecordingError, SimulatorError, UsageError
 from simulator.fleet import scenario as sc
+from simulator.loadtest.options import add_options, settings
 from simulator.report.compare import load as load_report
 from simulator.sensors.recording import load_recording
 
@@ -52,6 +56,14 @@ def error_line(proc: subprocess.CompletedProcess[str], command: str) -> str:
     assert lines[0].startswith(f"ggsim {command}: error: "), proc.stderr
     return lines[0]
 
+
+@pytest.fixture
+def closed_port() -> int:
+    """A TCP port on 127.0.0.1 where nothing listens (bound by no one once returned)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
 
 
 # ---------------------------------------------------------------------------------------
@@ -365,3 +377,92 @@ def test_ggsim_compare_refuses_a_bad_summary(tmp_path: Path) -> None:
     line = error_line(ggsim("compare", str(tmp_path / "run"), "--out",
                             str(tmp_path / "c.html")), "compare")
     assert re.search(re.escape(str(tmp_path / "run")) + message, line), line
+
+
+# ---------------------------------------------------------------------------------------
+# Database URLs (`--database-url`, `DATABASE_URL`): the option or variable, what is wrong
+
+
+URLS = {
+    "not a url": r"expected a PostgreSQL URL postgresql://user:password@host:port/database, "
+                 r"got no scheme in 'not a url'$",
+    "postgres://127.0.0.1:99999/db": r"bad port in 'postgres://127\.0\.0\.1:99999/db' "
+                                     r"\(Port out of range 0-65535\)$",
+    "postgresql://127.0.0.1:abc/db": r"bad port in .*\(Port could not be cast",
+    "mysql://user:secret@127.0.0.1/db": r"expected a PostgreSQL URL .*, got scheme 'mysql' in "
+                                        r"'mysql://user:\*\*\*@127\.0\.0\.1/db'$",
+    "postgresql://[::1/db": r"not a URL \(Invalid IPv6 URL\)",
+}
+
+
+@pytest.mark.parametrize("url", sorted(URLS))
+def test_a_malformed_database_url_names_the_option(url: str) -> None:
+    with pytest.raises(UsageError, match="^--database-url: " + URLS[url]):
+        check_url(url)
+
+
+def test_the_variable_is_named_when_the_url_comes_from_it(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATABASE_URL", "mysql://127.0.0.1/db")
+    with pytest.raises(UsageError, match=r"^DATABASE_URL: expected a PostgreSQL URL"):
+        external_url(None)
+    with pytest.raises(UsageError, match=r"^--database-url: bad port"):
+        external_url("postgresql://127.0.0.1:99999/db")  # the option wins
+
+
+def test_a_database_url_where_nothing_listens(closed_port: int) -> None:
+    url = f"postgresql://user:secret@127.0.0.1:{closed_port}/db"
+    with pytest.raises(SimulatorError) as info:
+        reachable_url(url)
+    message = str(info.value)
+    assert message.startswith(f"--database-url: cannot connect to PostgreSQL at "
+                              f"postgresql://user:***@127.0.0.1:{closed_port}/db ("), message
+    assert "secret" not in message and not isinstance(info.value, UsageError)
+
+
+def test_the_load_test_refuses_a_malformed_database_url() -> None:
+    parser = argparse.ArgumentParser()
+    add_options(parser)
+    with pytest.raises(UsageError, match=r"^--database-url: expected a PostgreSQL URL"):
+        settings(parser.parse_args(["--database-url", "mysql://127.0.0.1/db"]))
+
+
+def test_ggsim_serve_refuses_a_malformed_database_url() -> None:
+    line = error_line(ggsim("serve", "--port", "0", "--database-url",
+                            "postgres://127.0.0.1:99999/db"), "serve")
+    assert "--database-url: bad port" in line
+
+
+def test_ggsim_serve_refuses_a_database_url_where_nothing_listens(closed_port: int) -> None:
+    url = f"postgresql://127.0.0.1:{closed_port}/db"
+    line = error_line(ggsim("serve", "--port", "0", "--database-url", url), "serve")
+    assert f"--database-url: cannot connect to PostgreSQL at {url}" in line
+
+
+def test_ggsim_serve_names_database_url_from_the_environment(closed_port: int) -> None:
+    proc = ggsim("serve", "--port", "0",
+                 env={"DATABASE_URL": f"postgresql://127.0.0.1:{closed_port}/db"})
+    assert "DATABASE_URL: cannot connect to PostgreSQL at" in error_line(proc, "serve")
+
+
+def test_ggsim_run_refuses_a_dead_database_before_the_run(
+        tmp_path: Path, closed_port: int) -> None:
+    proc = ggsim("run", "smoke", "--report", str(tmp_path / "r"), "--database-url",
+                 f"postgresql://127.0.0.1:{closed_port}/db")
+    assert "--database-url: cannot connect to PostgreSQL at" in error_line(proc, "run")
+    assert not (tmp_path / "r" / "trace.jsonl.gz").exists()
+
+
+def test_ggsim_run_with_a_target_checks_its_database_url_at_the_start(
+        tmp_path: Path, closed_port: int) -> None:
+    proc = ggsim("run", "smoke", "--report", str(tmp_path / "r"), "--target",
+                 f"http://127.0.0.1:{closed_port}", "--database-url", "mysql://127.0.0.1/db")
+    assert "--database-url: expected a PostgreSQL URL" in error_line(proc, "run")
+
+
+def test_ggsim_capacity_checks_the_database_url_before_measuring(
+        tmp_path: Path, closed_port: int) -> None:
+    proc = ggsim("capacity", "--report", str(tmp_path / "c"), "--database-url",
+                 f"postgresql://127.0.0.1:{closed_port}/db")
+    assert "--database-url: cannot connect to PostgreSQL at" in error_line(proc, "capacity")
+    assert not (tmp_path / "c").exists()
