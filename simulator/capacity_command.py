@@ -82,6 +82,7 @@ def run(args: argparse.Namespace) -> int:
     import orjson
     from rich.console import Console
 
+    from simulator.backend.postgres import external_url
     from simulator.capacity.plan import VARIANTS, CapacityOptions
     from simulator.capacity.run import run_capacity
     from simulator.report import capacity as output
@@ -92,6 +93,7 @@ def run(args: argparse.Namespace) -> int:
         seeds=args.seeds if args.seeds is not None else (2 if args.quick else 5),
         quick=args.quick, database_url=args.database_url,
         max_bytes_per_user_day=args.max_bytes_per_user_day)
+    external_url(args.database_url)  # a bad URL fails now, not after the first measures
     report = Path(args.report)
     try:
         report.mkdir(parents=True, exist_ok=True)

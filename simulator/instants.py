@@ -24,16 +24,17 @@ DAY_MS = DAY_S * MS_PER_S
 DEFAULT_START = "2024-01-01T00:00:00Z"  # the review's example payload starts here
 
 
-def parse_instant(text: str) -> int:
+def parse_instant(text: str, what: str = "--start") -> int:
     """Parse an ISO-8601 instant into epoch milliseconds (UTC).
 
-    A value without an offset is taken as UTC; `Z` and `+hh:mm` are accepted.
+    A value without an offset is taken as UTC; `Z` and `+hh:mm` are accepted. Anything
+    else is a `UsageError` naming `what` (the option or key the text came from).
     """
     try:
         parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError as exc:
         raise UsageError(
-            f"--start must be an ISO-8601 instant like 2024-01-01T00:00:00Z, got {text!r}"
+            f"{what} must be an ISO-8601 instant like 2024-01-01T00:00:00Z, got {text!r}"
         ) from exc
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)

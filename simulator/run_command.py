@@ -12,6 +12,7 @@ footer's: the same seed and options must give the same verdict.
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -34,10 +35,28 @@ EXIT_PASS, EXIT_FAIL = 0, 1
 RESULT_FILES = ("summary.json", "timeline.json", "report.html")  # written when a run ends
 
 
+_COMPARED = ("generated", "buckets", "anomalies")
+
+
 def _comparable(verdict: dict[str, Any]) -> dict[str, Any]:
     """The parts of a verdict a replay must reproduce."""
-    return {"generated": verdict["generated"], "buckets": verdict["buckets"],
-            "anomalies": verdict["anomalies"]}
+    return {key: verdict[key] for key in _COMPARED}
+
+
+def _recorded_verdict(path: Path, events: Iterator[dict[str, Any]]) -> dict[str, Any]:
+    """The comparable verdict of the trace's footer (the last one), read to the end before
+    anything runs: a trace that cannot be replayed is a `UsageError` naming its line."""
+    footer, line = None, 0
+    for number, event in enumerate(events, start=2):  # line 1 is the header
+        if event.get("kind") == "footer":
+            footer, line = event, number
+    if footer is None:
+        raise UsageError(f"{path}: the trace has no verdict (the run did not finish)")
+    verdict = footer.get("verdict")
+    if not (isinstance(verdict, dict) and all(key in verdict for key in _COMPARED)):
+        raise UsageError(f"{path}, line {line}: the footer's verdict does not have "
+                         f"{', '.join(_COMPARED)} (not a ggsim trace footer)")
+    return _comparable(verdict)
 
 
 def run_scenario(scenario: Scenario, *, target: str | None = None,
@@ -109,15 +128,9 @@ def replay(trace_path: str, *, json_output: bool) -> int:
     if not path.is_file():
         raise UsageError(f"{path}: no such trace file")
     head, events = read(path)
-    footer = None
-    for event in events:
-        if event.get("kind") == "footer":
-            footer = event
-    if footer is None:
-        raise UsageError(f"{path}: the trace has no verdict (the run did not finish)")
-    scenario = scenarios.from_dict(head["scenario"], f"{path} (header)")
+    before = _recorded_verdict(path, events)
+    scenario = scenarios.from_dict(head["scenario"], f"{path}, line 1 (header)")
     result, _ = run_scenario(scenario, report=path.parent / "replay")
-    before = _comparable(footer["verdict"])
     after = _comparable(as_json(result)["verdict"])
     same = before == after
     if json_output:

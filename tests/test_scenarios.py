@@ -26,7 +26,7 @@ def test_every_shipped_scenario_is_valid(name: str) -> None:
 
 
 @pytest.mark.parametrize(("text", "message"), [
-    ('name = "x"\nspeeed = 2\n', r"Object contains unknown field `speeed`"),
+    ('name = "x"\nspeeed = 2\n', r"unknown key `speeed` at the top level; did you mean `speed`\?"),
     ('name = "x"\n[network]\nloss_probability = 1.5\n',
      r"Expected `float` <= 1.0 - at `\$.network.loss_probability`"),
     ('name = "x"\nduration_s = "long"\n', r"Expected `float`, got `str` - at `\$.duration_s`"),

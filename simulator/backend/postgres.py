@@ -8,12 +8,19 @@ server stops. Invariant: `Database.url` answers until `stop()` (idempotent) is c
 
 A ggsim process killed with SIGKILL leaves its server running; the next embedded start
 stops and deletes such servers (`simulator.leftovers`).
+
+A given URL is checked before anything uses it: a malformed one (not postgresql:// or
+postgres://, a port that is not one) is a `UsageError`, one no connection can be made to
+(nothing listens, login refused) a `SimulatorError`; both messages name where the URL
+came from (`--database-url` or `DATABASE_URL`) and show it with its password as `***`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
+import re
 import shutil
 import signal
 import time
@@ -21,14 +28,19 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
+import asyncpg
 import psutil
 
-from simulator.errors import SimulatorError
+from simulator.errors import SimulatorError, UsageError
 from simulator.leftovers import make_owned_dir, sweep
 
 ENV_URL = "DATABASE_URL"
 DIR_PREFIX = "ggsim-postgres-"
+OPTION = "--database-url"
+SCHEMES = ("postgresql", "postgres")
+PROBE_TIMEOUT_S = 10.0
 
 
 @dataclass
@@ -120,10 +132,60 @@ def stop_postmaster(directory: Path, timeout_s: float = 15.0) -> None:
 
 
 def open_database(url: str | None = None) -> Database:
-    """`url`, else `$DATABASE_URL`, else a new embedded server."""
+    """`url`, else `$DATABASE_URL`, else a new embedded server (see `external_url`)."""
+    chosen = external_url(url)
+    return Database(chosen) if chosen else start_embedded()
+
+
+def external_url(url: str | None = None) -> str | None:
+    """The PostgreSQL to use instead of an embedded one: `url` (`--database-url`), else
+    `$DATABASE_URL`, else None; a URL given is checked (`reachable_url`) under its name."""
+    where = OPTION if url else ENV_URL
     chosen = url or os.environ.get(ENV_URL)
-    if chosen:
-        if not chosen.startswith(("postgresql://", "postgres://")):
-            raise SimulatorError(f"database URL must start with postgresql://, got {chosen!r}")
-        return Database(chosen)
-    return start_embedded()
+    return reachable_url(chosen, where) if chosen else None
+
+
+def reachable_url(url: str, where: str = OPTION) -> str:
+    """`url` once it is a PostgreSQL URL (`check_url`) where a server accepts a
+    connection; else a `SimulatorError` naming `where` and the reason (nothing listens,
+    unknown host, login refused, no such database). Not callable from a running event
+    loop (it runs its own, briefly)."""
+    check_url(url, where)
+
+    async def probe() -> None:
+        connection = await asyncpg.connect(url, timeout=PROBE_TIMEOUT_S)
+        await connection.close()
+
+    try:
+        asyncio.run(probe())
+    except (OSError, TimeoutError, ValueError, asyncpg.PostgresError,
+            asyncpg.InterfaceError) as exc:
+        raise SimulatorError(f"{where}: cannot connect to PostgreSQL at {redacted(url)} "
+                             f"({exc or type(exc).__name__})") from None
+    return url
+
+
+def check_url(url: str, where: str = OPTION) -> str:
+    """`url` if it is a PostgreSQL URL (scheme postgresql or postgres, a port 0..65535 if
+    it has one); else a `UsageError` naming `where` and what is wrong. Syntax only."""
+    shown = redacted(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:
+        raise UsageError(f"{where}: not a URL ({exc}): {shown!r}") from None
+    if parts.scheme not in SCHEMES:  # urlsplit lowers it
+        found = f"scheme {parts.scheme!r}" if parts.scheme else "no scheme"
+        raise UsageError(f"{where}: expected a PostgreSQL URL "
+                         f"postgresql://user:password@host:port/database, got {found} in "
+                         f"{shown!r}")
+    if "," not in parts.netloc:  # libpq's host1:port1,host2:port2 is asyncpg's to read
+        try:
+            _ = parts.port  # the property parses it
+        except ValueError as exc:
+            raise UsageError(f"{where}: bad port in {shown!r} ({exc})") from None
+    return url
+
+
+def redacted(url: str) -> str:
+    """`url` with its password, if it has one, as `***` (for messages and logs)."""
+    return re.sub(r"^([^:/]*://[^:@/]*:)[^@/]*@", r"\1***@", url)

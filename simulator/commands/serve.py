@@ -64,8 +64,8 @@ def run(args: argparse.Namespace) -> int:
     if args.rate_limit_burst < 0:
         raise UsageError(f"--rate-limit-burst must be 0 (no limit) or more, got "
                          f"{args.rate_limit_burst}")
-    clock = BackendClock(parse_instant(args.clock_start) if args.clock_start else None,
-                         args.clock_speed)
+    origin = parse_instant(args.clock_start, "--clock-start") if args.clock_start else None
+    clock = BackendClock(origin, args.clock_speed)
     sock = bind(args.port)  # before the database: a busy port fails fast
     with open_database(args.database_url) as database:
         config = BackendConfig(database.url, schema=args.schema, clock=clock,

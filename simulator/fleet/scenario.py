@@ -2,7 +2,9 @@
 
 msgspec decodes and validates in one pass: unknown keys are errors, every value has its
 type and range, and each error names the file, the key (`$.network.loss_probability`)
-and what was expected. `json_schema()` gives the same rules as a JSON Schema for editors
+and what was expected; an unknown key's error names its table and the closest known key.
+A file that is not UTF-8 or not TOML is an error naming the file and the line.
+`json_schema()` gives the same rules as a JSON Schema for editors
 (`scenarios/scenario.schema.json`, kept equal to it by a test).
 
 Times in a scenario are simulated seconds from the scenario's start (`at_s`,
@@ -13,13 +15,16 @@ exported here too.
 
 from __future__ import annotations
 
+import difflib
 import json
+import re
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any
 
 import msgspec
 from msgspec import Meta
+from msgspec import inspect as types
 
 from simulator.errors import ScenarioError as ScenarioError
 from simulator.errors import UsageError
@@ -35,6 +40,7 @@ from simulator.faults.options import Seconds as Seconds
 from simulator.faults.options import ServerErrors as ServerErrors
 from simulator.faults.options import Share as Share
 from simulator.faults.options import _Strict as _Strict
+from simulator.instants import parse_instant
 from simulator.phone.profiles import profile as lookup_profile
 from simulator.sensors.personas import PERSONAS
 
@@ -90,6 +96,7 @@ class Scenario(_Strict):
 
     def __post_init__(self) -> None:
         lookup_profile(self.profile)  # raises UsageError naming the known ones
+        parse_instant(self.start, "start")  # here, not when the run reaches it
         if self.schema not in ("as-is", "recommended"):
             raise UsageError(f"schema must be as-is or recommended, got {self.schema!r}")
         if self.fleet.full_phones is not None and self.fleet.full_phones > self.fleet.phones:
@@ -129,11 +136,13 @@ def find(name_or_path: str) -> Path:
 
 
 def parse(text: str, source: str = "<scenario>") -> Scenario:
-    """Validate scenario TOML text; errors name `source` and the key."""
+    """Validate scenario TOML text; errors name `source` and the key (or the line)."""
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ScenarioError(f"{source}: not valid TOML: {exc}") from None
+    if not data:
+        raise ScenarioError(f"{source}: empty scenario (it needs at least name = \"...\")")
     return from_dict(data, source)
 
 
@@ -142,15 +151,60 @@ def from_dict(data: dict[str, Any], source: str = "<scenario>") -> Scenario:
     try:
         return msgspec.convert(data, Scenario)
     except msgspec.ValidationError as exc:
-        raise ScenarioError(f"{source}: {exc}") from None
+        raise ScenarioError(f"{source}: {_explained(str(exc))}") from None
     except (ValueError, UsageError) as exc:
         raise ScenarioError(f"{source}: {exc}") from None
+
+
+_UNKNOWN_KEY = re.compile(r"Object contains unknown field `(?P<key>[^`]*)`"
+                          r"(?: - at `(?P<path>[^`]*)`)?")
+
+
+def _explained(message: str) -> str:
+    """msgspec's message; for an unknown key, one naming its table and the closest known
+    key (msgspec leaves out the table at the top level and suggests nothing)."""
+    match = _UNKNOWN_KEY.fullmatch(message)
+    if match is None:
+        return message
+    key, path = match["key"], match["path"] or "$"
+    where = "at the top level" if path == "$" else f"in `{path.removeprefix('$.')}`"
+    close = difflib.get_close_matches(key, _keys_at(path), n=1)
+    hint = f"did you mean `{close[0]}`?" if close else "`ggsim scenario-schema` lists the keys"
+    return f"unknown key `{key}` {where}; {hint}"
+
+
+def _keys_at(path: str) -> list[str]:
+    """The keys of the table at msgspec's `path` (`$.faults.restarts[0]`); none if the
+    path does not lead to a table of the scenario's structure."""
+    info: types.Type = types.type_info(Scenario)
+    for name, _index in re.findall(r"\.(\w+)|\[(\d+)\]", path):
+        while isinstance(info, types.UnionType):  # `X | None`: the X
+            info = next(t for t in info.types if not isinstance(t, types.NoneType))
+        if isinstance(info, types.ListType) and not name:
+            info = info.item_type
+        elif isinstance(info, types.StructType) and name:
+            info = next((f.type for f in info.fields if f.encode_name == name),
+                        types.AnyType())
+        else:
+            return []
+    if not isinstance(info, types.StructType):
+        return []
+    return [f.encode_name for f in info.fields]
 
 
 def load(name_or_path: str) -> Scenario:
     """Find and validate a scenario."""
     path = find(name_or_path)
-    return parse(path.read_text(encoding="utf-8"), str(path))
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ScenarioError(f"{path}: cannot read: {exc.strerror}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise ScenarioError(f"{path}, line {line}: not UTF-8 text") from None
+    return parse(text, str(path))
 
 
 def override(scenario: Scenario, **changes: Any) -> Scenario:

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from simulator.backend.postgres import Database, open_database
+from simulator.backend.postgres import Database, open_database, reachable_url
 from simulator.backend.server import stop_serve_process
 from simulator.errors import SimulatorError
 from simulator.fleet.scenario import Scenario
@@ -183,5 +183,8 @@ def embedded(scenario: Scenario, database_url: str | None = None) -> Stack:
 
 
 def target(url: str, scenario: Scenario, database_url: str | None) -> Stack:
-    """A server someone else runs (its own clock); the ledgers need its database URL."""
+    """A server someone else runs (its own clock); the ledgers need its database URL,
+    checked now (`--database-url`), not when the run ends and reads them."""
+    if database_url:
+        reachable_url(database_url)
     return Stack(url.rstrip("/"), database_url, scenario.schema)

@@ -15,6 +15,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from simulator.backend.postgres import check_url
 from simulator.capacity.slo import SloThresholds
 from simulator.fleet import scenario as scenarios
 from simulator.fleet.scenario import Scenario
@@ -120,6 +121,8 @@ class LoadSettings:
 def settings(options: argparse.Namespace | Any) -> LoadSettings:
     """The settings from locust's parsed options (a UsageError names a bad one)."""
     chosen = scenarios.load(options.scenario)
+    if options.database_url:  # syntax only: it is connected to when the test ends
+        check_url(options.database_url)
     chosen = scenarios.override(chosen, seed=options.seed, speed=options.speed,
                                 profile=options.app_profile, schema=options.schema)
     t = chosen.thresholds

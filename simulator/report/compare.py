@@ -54,19 +54,46 @@ def load(directory: str | Path) -> RunReport:
     """Read a report directory (as `ggsim run --report DIR` writes it); a clear error if
     it is not one."""
     where = Path(directory)
+    if not where.is_dir():
+        raise UsageError(f"{where}: no such report directory")
     summary_path = where / "summary.json"
     if not summary_path.is_file():
         raise UsageError(f"{where}: no summary.json (not a ggsim run report directory, "
                          "or its run did not finish)")
-    summary = _read_json(summary_path)
-    for key in ("scenario", "passed", "verdict", "performance"):
-        if not isinstance(summary, dict) or key not in summary:
-            raise UsageError(f"{summary_path}: no {key!r} (not a ggsim run summary)")
+    summary = _checked_summary(_read_json(summary_path), summary_path)
     timeline = where / "timeline.json"
     series = _read_json(timeline) if timeline.is_file() else None
-    if series is not None and not (isinstance(series, dict) and "minute" in series):
-        raise UsageError(f"{timeline}: no 'minute' (not a ggsim run timeline)")
+    if series is not None and not (isinstance(series, dict)
+                                   and isinstance(series.get("minute"), list)):
+        raise UsageError(f"{timeline}: no 'minute' list (not a ggsim run timeline)")
     return RunReport(where.name or str(where), summary, series)
+
+
+_REQUIRED = ("scenario", "passed", "verdict", "performance")
+# the objects `rows` reads keys of, where a summary has them
+_OBJECTS = (("verdict",), ("performance",), ("fleet",), ("verdict", "anomalies"),
+            ("performance", "upload_latency_ms"), ("performance", "dispatch_late_wall_ms"))
+
+
+def _checked_summary(summary: Any, path: Path) -> dict[str, Any]:
+    """`summary` once what `rows` reads of it has its shape: an object with the required
+    keys, objects where keys are read, numbers as anomaly counts; else a `UsageError`
+    naming `path` and the key."""
+    for key in _REQUIRED:
+        if not isinstance(summary, dict) or key not in summary:
+            raise UsageError(f"{path}: no {key!r} (not a ggsim run summary)")
+    for keys in _OBJECTS:
+        value: Any = summary
+        for key in keys:
+            value = value.get(key, {}) if isinstance(value, dict) else value
+        if not isinstance(value, dict):
+            raise UsageError(f"{path}: {'.'.join(keys)!r} is not an object (not a ggsim "
+                             "run summary)")
+    counts = summary["verdict"].get("anomalies", {}).values()
+    if not all(isinstance(n, int | float) for n in counts):
+        raise UsageError(f"{path}: 'verdict.anomalies' holds a count that is not a number")
+    checked: dict[str, Any] = summary
+    return checked
 
 
 def _labels(reports: list[RunReport]) -> list[RunReport]:
