@@ -18,6 +18,7 @@ from simulator.fleet.phone import Phone, PhoneLife
 from simulator.fleet.runner import FleetRun
 from simulator.fleet.soak import MIB, MemorySamples, judge_soak, memory_verdict
 from simulator.fleet.timeline import Timeline
+from simulator.report import html
 
 SOAK = {"sample_s": 0.5, "max_memory_growth_mib": 16}
 
@@ -58,6 +59,9 @@ def test_a_steady_run_holds_the_soak_bounds_and_a_leak_does_not(
     for name in ("soak_backend_memory", "soak_generator_memory", "soak_latency_trend"):
         assert steady.thresholds[name][0], steady.thresholds[name]
     assert steady.soak["backend"]["samples"] >= 10
+    html.write(steady, tmp_path / "report.html")  # the plots with their trend bands
+    page = (tmp_path / "report.html").read_text()
+    assert "id='soak-memory'><svg" in page and "id='soak-latency'><svg" in page
     leaky = _run(LeakyRun, database_url, tmp_path / "leaky", seed=4)
     LeakyLife.kept.clear()
     held, measured = leaky.thresholds["soak_generator_memory"]

@@ -8,6 +8,7 @@ import io
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import orjson
 
 from simulator.fleet.result import RunResult
@@ -111,6 +112,53 @@ def _plots(result: RunResult) -> list[str]:
     return plots
 
 
+def _trend_band(ax: Any, x: list[float], y: list[float], cut: float, label: str) -> None:
+    """Plot `y` over `x` and, from `cut` on, its Theil-Sen trend with the 95 % band of
+    the slope (lines through the median point), as `fleet/soak.py` judges it."""
+    from scipy import stats
+
+    ax.plot(x, y, linewidth=1, label=label)
+    kept = [(a, b) for a, b in zip(x, y, strict=True) if a >= cut]
+    if len(kept) < 3:
+        return
+    kx, ky = [a for a, _ in kept], [b for _, b in kept]
+    fit = stats.theilslopes(ky, kx, alpha=0.95)
+    x0, y0 = float(np.median(kx)), float(np.median(ky))
+    ends = np.array([kx[0], kx[-1]])
+    ax.plot(ends, y0 + fit.slope * (ends - x0), linestyle="--", linewidth=1,
+            label=f"{label} trend")
+    ax.fill_between(ends, y0 + fit.low_slope * (ends - x0), y0 + fit.high_slope * (ends - x0),
+                    alpha=0.2)
+
+
+def _soak_plots(result: RunResult) -> list[str]:
+    """A soak's memory and latency, each with its judged trend and 95 % band."""
+    import matplotlib.pyplot as plt
+
+    soak = result.soak
+    if soak is None:
+        return []
+    minutes = [t / 60 for t in soak["wall_s"]]
+    cut = minutes[-1] * soak["warmup_fraction"] if minutes else 0.0
+    fig, ax = figure("Resident memory (MiB) over wall minutes, trend after the warm-up")
+    for name in ("backend", "generator"):
+        if name in soak:
+            rss = soak[name]["rss_mib"]
+            _trend_band(ax, minutes[:len(rss)], rss, cut, name)
+    ax.legend(fontsize=7)
+    plots = [_figure("soak-memory", fig)]
+    lat = result.timeline.latency_ms
+    kept = sorted(m for m, values in lat.items() if values)
+    fig, ax = figure("Median upload latency per simulated minute (ms), trend after the "
+                     "warm-up")
+    _trend_band(ax, [float(m) for m in kept], [float(np.median(lat[m])) for m in kept],
+                kept[-1] * soak["warmup_fraction"] if kept else 0.0, "p50")
+    ax.legend(fontsize=7)
+    plots.append(_figure("soak-latency", fig))
+    plt.close("all")
+    return plots
+
+
 def write(result: RunResult, path: Path) -> None:
     """Write the report to `path`."""
     data = as_json(result)
@@ -123,7 +171,7 @@ def write(result: RunResult, path: Path) -> None:
         f"{html.escape(str(result.verdict.examples[k].detail))}</td></tr>"
         for k, n in sorted(result.verdict.anomalies.items())) or (
         "<tr><td colspan=3>none</td></tr>")
-    figures = "".join(_plots(result))
+    figures = "".join(_plots(result) + _soak_plots(result))
     page = f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>ggsim run {html.escape(result.scenario.name)}</title>
 <style>body{{font-family:sans-serif;max-width:60em;margin:2em auto}}
