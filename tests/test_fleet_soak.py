@@ -20,7 +20,7 @@ from simulator.fleet.soak import MIB, MemorySamples, judge_soak, memory_verdict
 from simulator.fleet.timeline import Timeline
 from simulator.report import html
 
-SOAK = {"sample_s": 0.5, "max_memory_growth_mib": 16}
+SOAK = {"sample_s": 0.5, "max_memory_growth_mib": 16, "warmup_fraction": 0.0}
 
 
 def soak_scenario(seed: int) -> sc.Scenario:
