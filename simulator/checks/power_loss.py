@@ -36,13 +36,13 @@ from simulator.drivers import apsw_sql
 from simulator.drivers.blocking import file_bytes
 from simulator.drivers.network import run_blocking
 from simulator.drivers.power_vfs import RecordingVFS, WriteLog, disk_after_cut, write_disk
+from simulator.instants import WINDOW_MS
 from simulator.phone import app
 from simulator.phone.effects import Http, HttpResponse
 from simulator.phone.profiles import FixProfile
 from simulator.phone.uploader import Credentials, drain_queue, upload_batch
 
 START_MS = 1_704_096_000_000  # 2024-01-01T08:00:00Z
-WINDOW_MS = 300_000
 CREDS = Credentials("power-phone", "secret")
 ANDROID_WAL_AUTOCHECKPOINT = 100  # pages (AOSP config.xml db_wal_autocheckpoint)
 KERNEL_WRITEBACK_S = 30.0  # Linux vm.dirty_expire_centisecs default (3000)
@@ -202,18 +202,17 @@ def _judge_one(path: Path, cut: int, beliefs: Beliefs, report: PowerLossReport) 
 
     def before(moments: dict[str, int]) -> set[str]:
         return {batch for batch, at in moments.items() if at <= cut}
-    lost_saved = before(beliefs.saved) - contributions
-    queued_at_cut = before(beliefs.queued) - before(beliefs.delivered_from_queue)
-    lost_queued = {b for b in queued_at_cut - queue
-                   if b not in before(beliefs.server_acknowledged)}
+    saved, delivered = before(beliefs.saved), before(beliefs.delivered_from_queue)
+    acknowledged = before(beliefs.server_acknowledged)
+    lost_saved = saved - contributions
+    lost_queued = (before(beliefs.queued) - delivered) - queue - acknowledged
     report.lost_saved += len(lost_saved)
     report.cuts_losing_saved += bool(lost_saved)
     report.lost_queued += len(lost_queued)
     report.cuts_losing_queued += bool(lost_queued)
-    report.requeued_after_delivery += len(before(beliefs.delivered_from_queue) & queue)
-    believed = before(beliefs.saved) | before(beliefs.queued)
-    report.in_flight_at_cut += len(before(beliefs.started) - believed
-                                   - before(beliefs.server_acknowledged))
+    report.requeued_after_delivery += len(delivered & queue)
+    believed = saved | before(beliefs.queued)
+    report.in_flight_at_cut += len(before(beliefs.started) - believed - acknowledged)
     for kind, lost in (("acknowledged contribution", lost_saved),
                        ("queued upload", lost_queued)):
         if lost:
