@@ -34,7 +34,9 @@ class LeakyLife(PhoneLife):
     kept: ClassVar[list[bytes]] = []
 
     async def full_upload(self, phone: Phone, *args: Any) -> None:
-        LeakyLife.kept.append(bytes(512 * 1024))
+        # Written, not bytes(n): bytes(n) is calloc'd, and its untouched zero pages never
+        # reach the resident set the soak samples.
+        LeakyLife.kept.append(b"\xa5" * (512 * 1024))
         await super().full_upload(phone, *args)
 
 
