@@ -2,7 +2,8 @@
 
 Exit status: 0 success, 1 a check failed (later subcommands), 2 usage or environment error,
 130 interrupted (Ctrl-C or SIGTERM; what the command started is stopped and removed).
-`ggsim serve` is the exception: Ctrl-C and SIGTERM are how it is meant to stop, so 0.
+`ggsim serve` and `ggsim live` are the exceptions: Ctrl-C and SIGTERM are how they are
+meant to stop, so 0.
 
 Each subcommand is a module with `add_parser(sub)` and `run(args)`: those of
 `simulator.commands`, and `simulator.capacity_command` for `ggsim capacity`. This module
@@ -27,6 +28,7 @@ from simulator.commands import EXIT_OK as EXIT_OK
 from simulator.commands import (
     compare,
     generate,
+    live,
     races,
     replay,
     run,
@@ -52,6 +54,7 @@ _COMMANDS: dict[str, tuple[AddParser, Run]] = {
     "capacity": (capacity_command.add_parser, capacity_command.run),
     "scenario-schema": (scenario_schema.add_parser, scenario_schema.run),
     "serve": (serve.add_parser, serve.run),
+    "live": (live.add_parser, live.run),
 }
 
 

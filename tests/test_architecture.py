@@ -124,7 +124,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("__init__", "errors"),
     ("seeds", "instants", "fixtures", "leftovers"),  # units, seeded draws, files, cleanup
     ("phone", "backend", "sensors", "review"),  # the app core, the server, data, the oracle
-    ("drivers",),  # execute the phone core's effects on real files and sockets
+    ("drivers", "live"),  # execute the phone core's effects; receive a real phone's push
     ("checks", "faults", "capacity"),  # invariants and harnesses, fault models, measures
     ("fleet",),  # the fleet run
     ("report", "loadtest"),  # reads fleet and capacity results; the fleet under locust

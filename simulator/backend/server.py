@@ -29,18 +29,18 @@ from simulator.errors import SimulatorError
 HOST = "127.0.0.1"
 
 
-def bind(port: int) -> socket.socket:
-    """A listening TCP socket on 127.0.0.1 (`port` 0: any free port)."""
+def bind(port: int, host: str = HOST) -> socket.socket:
+    """A listening TCP socket on `host`, 127.0.0.1 unless named (`port` 0: any free port)."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     # accepted sockets inherit it; without it a response written in two segments waits
     # for the client's delayed ACK (40 ms): 22 requests/s instead of about 1,000
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     try:
-        sock.bind((HOST, port))
+        sock.bind((host, port))
     except OSError as exc:
         sock.close()
-        raise SimulatorError(f"cannot listen on {HOST}:{port}: {exc.strerror}") from exc
+        raise SimulatorError(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
     sock.listen(2048)
     return sock
 

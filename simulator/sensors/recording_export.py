@@ -70,9 +70,11 @@ from simulator.sensors.recording_files import (
     NS_PER_S,
     TOTAL_ACCELERATION,
     ExportFolder,
+    SensorFiles,
     Series,
     in_order,
     where,
+    xyz,
 )
 
 _ANDROID_ONLY = (TOTAL_ACCELERATION, LIGHT, "WiFi.csv", "BatteryTemp.csv")
@@ -120,14 +122,14 @@ class Recording:
 
 
 
-def _metadata(export: ExportFolder) -> dict[str, str]:
+def _metadata(export: SensorFiles) -> dict[str, str]:
     if not export.has(METADATA):
         return {}
     # Written once at export time, not appended while recording: no truncation check.
     table = export.read(METADATA, whole_lines=False)
-    if not table.rows:
+    if not len(table):
         return {}
-    return {name: value.strip() for name, value in zip(table.header, table.rows[0],
+    return {name: value.strip() for name, value in zip(table.header, table.row(0),
                                                        strict=True)}
 
 
@@ -137,7 +139,7 @@ def _median_magnitude(values: F64) -> float:
     return float(np.median(norms)) if norms.size else math.nan
 
 
-def _platform(export: ExportFolder, metadata: Mapping[str, str]) -> tuple[str, str]:
+def _platform(export: SensorFiles, metadata: Mapping[str, str]) -> tuple[str, str]:
     """(platform, what it was read or inferred from); see the module docstring."""
     stated = metadata.get("platform", "").lower()
     if stated in ("ios", "android"):
@@ -145,22 +147,22 @@ def _platform(export: ExportFolder, metadata: Mapping[str, str]) -> tuple[str, s
     if any(export.has(name) for name in _ANDROID_ONLY):
         return "android", "files"
     if export.has(ACCELEROMETER_UNCALIBRATED):
-        magnitude = _median_magnitude(export.xyz(ACCELEROMETER_UNCALIBRATED).values)
+        magnitude = _median_magnitude(xyz(export, ACCELEROMETER_UNCALIBRATED).values)
         if magnitude < STANDARD_GRAVITY / 2:
             return "ios", ACCELEROMETER_UNCALIBRATED
     return "unknown", "none"
 
 
-def _accel(export: ExportFolder, platform: str, standardised: bool) -> tuple[Series, str]:
+def _accel(export: SensorFiles, platform: str, standardised: bool) -> tuple[Series, str]:
     """Acceleration with gravity in Android's frame, and the files it was built from."""
     ios_frame = platform == "ios" and not standardised
     if export.has(TOTAL_ACCELERATION):
-        series, built_from = export.xyz(TOTAL_ACCELERATION), TOTAL_ACCELERATION
+        series, built_from = xyz(export, TOTAL_ACCELERATION), TOTAL_ACCELERATION
         values = series.values
     elif export.has(ACCELEROMETER):
-        series = export.xyz(ACCELEROMETER)
+        series = xyz(export, ACCELEROMETER)
         if export.has(GRAVITY):
-            gravity = export.xyz(GRAVITY)
+            gravity = xyz(export, GRAVITY)
             values = series.values + gravity.at(series.time_ns)
             built_from = f"{ACCELEROMETER} + {GRAVITY}"
         else:
@@ -173,7 +175,7 @@ def _accel(export: ExportFolder, platform: str, standardised: bool) -> tuple[Ser
                     "add it; re-export with the Gravity sensor enabled")
             values, built_from = series.values, ACCELEROMETER
     else:
-        series = export.xyz(ACCELEROMETER_UNCALIBRATED)
+        series = xyz(export, ACCELEROMETER_UNCALIBRATED)
         if platform == "unknown":
             in_g = _median_magnitude(series.values) < STANDARD_GRAVITY / 2
         else:
@@ -187,7 +189,7 @@ def _accel(export: ExportFolder, platform: str, standardised: bool) -> tuple[Ser
     return Series(series.file, series.time_ns.copy(), np.ascontiguousarray(values)), built_from
 
 
-def _column(export: ExportFolder, name: str, column: str) -> Series | None:
+def _column(export: SensorFiles, name: str, column: str) -> Series | None:
     if not export.has(name):
         return None
     table = export.read(name)
@@ -195,7 +197,7 @@ def _column(export: ExportFolder, name: str, column: str) -> Series | None:
     return Series(table.member, time_ns, values)
 
 
-def _location(export: ExportFolder) -> Series | None:
+def _location(export: SensorFiles) -> Series | None:
     if not export.has(LOCATION):
         return None
     table = export.read(LOCATION)
@@ -214,7 +216,7 @@ def _location(export: ExportFolder) -> Series | None:
     return Series(table.member, time_ns, values)
 
 
-def _battery(export: ExportFolder) -> Series | None:
+def _battery(export: SensorFiles) -> Series | None:
     if not export.has(BATTERY):
         return None
     table = export.read(BATTERY)
@@ -242,27 +244,32 @@ def load_recording(path: str | Path) -> Recording:
     except OSError as exc:
         raise RecordingError(f"{source}: cannot open: {exc.strerror or exc}") from exc
     with zf:
-        export = ExportFolder(zf, source)
-        metadata = _metadata(export)
-        platform, platform_from = _platform(export, metadata)
-        standardised = metadata.get("standardisation", "").lower() == "true"
-        accel, accel_from = _accel(export, platform, standardised)
-        gyro_file = GYROSCOPE if export.has(GYROSCOPE) else GYROSCOPE_UNCALIBRATED
-        return Recording(
-            source=source,
-            folder=export.folder,
-            files=tuple(sorted(export.members.values())),
-            platform=platform,
-            platform_from=platform_from,
-            standardised=standardised,
-            accel_from=accel_from,
-            accel=accel,
-            gyro=export.xyz(gyro_file) if export.has(gyro_file) else None,
-            pressure=_column(export, BAROMETER, "pressure"),
-            light=_column(export, LIGHT, "lux"),
-            location=_location(export),
-            battery=_battery(export),
-            start_ns=int(accel.time_ns[0]),
-            end_ns=int(accel.time_ns[-1]),
-            metadata=metadata,
-        )
+        return recording_from(ExportFolder(zf, source))
+
+
+def recording_from(export: SensorFiles) -> Recording:
+    """The `Recording` of a recording's sensor files, from a zip (`load_recording`) or a
+    live push stream: one conversion, so both give the same samples from the same cells."""
+    metadata = _metadata(export)
+    platform, platform_from = _platform(export, metadata)
+    standardised = metadata.get("standardisation", "").lower() == "true"
+    accel, accel_from = _accel(export, platform, standardised)
+    gyro_file = GYROSCOPE if export.has(GYROSCOPE) else GYROSCOPE_UNCALIBRATED
+    return Recording(
+        source=export.source,
+        folder=export.folder,
+        files=tuple(sorted(export.members.values())),
+        platform=platform,
+        platform_from=platform_from,
+        standardised=standardised,
+        accel_from=accel_from,
+        accel=accel,
+        gyro=xyz(export, gyro_file) if export.has(gyro_file) else None,
+        pressure=_column(export, BAROMETER, "pressure"),
+        light=_column(export, LIGHT, "lux"),
+        location=_location(export),
+        battery=_battery(export),
+        start_ns=int(accel.time_ns[0]),
+        end_ns=int(accel.time_ns[-1]),
+        metadata=metadata,
+    )

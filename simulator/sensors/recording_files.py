@@ -24,7 +24,9 @@ import csv
 import io
 import zipfile
 import zlib
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -85,6 +87,43 @@ class Series:
 
 
 
+class SensorTable(Protocol):
+    """One sensor file's rows as `simulator.sensors.recording_export` reads them: from a
+    zip member (`CsvTable`) or from a live push stream (`simulator.sensors.live_files`).
+    Cells are the CSV text of each field; `floats` and `times` parse them the same way."""
+
+    member: str
+    header: list[str]
+
+    def __len__(self) -> int: ...
+    def has(self, name: str) -> bool: ...
+    def row(self, i: int) -> list[str]: ...
+    def text(self, name: str) -> list[str]: ...
+    def times(self) -> I64: ...
+    def floats(self, name: str) -> F64: ...
+    def line_of(self, row: int) -> int: ...
+
+
+class SensorFiles(Protocol):
+    """The sensor files of one recording, looked up by file name (case-insensitive)."""
+
+    source: str
+    folder: str
+
+    @property
+    def members(self) -> Mapping[str, str]: ...
+    def has(self, name: str) -> bool: ...
+    def read(self, name: str, *, whole_lines: bool = True) -> SensorTable: ...
+
+
+def xyz(files: SensorFiles, name: str) -> Series:
+    """The x, y, z columns of file `name` as a `Series` in time order."""
+    table = files.read(name)
+    values = np.stack([table.floats(axis) for axis in ("x", "y", "z")], axis=1)
+    time_ns, values = in_order(table.times(), values)
+    return Series(table.member, time_ns, values)
+
+
 def where(source: str, member: str, line: int | None = None) -> str:
     """`zip: member[, line n]`, the start of every message about a file of the export."""
     return f"{source}: {member}" + ("" if line is None else f", line {line}")
@@ -139,6 +178,9 @@ class CsvTable:
 
     def has(self, name: str) -> bool:
         return name in self.header
+
+    def row(self, i: int) -> list[str]:
+        return self.rows[i]
 
     def index(self, name: str) -> int:
         if name not in self.header:
@@ -241,10 +283,4 @@ class ExportFolder:
         member = self.member(name)
         assert member is not None
         return CsvTable(self.zf, self.source, member, whole_lines=whole_lines)
-
-    def xyz(self, name: str) -> Series:
-        table = self.read(name)
-        values = np.stack([table.floats(axis) for axis in ("x", "y", "z")], axis=1)
-        time_ns, values = in_order(table.times(), values)
-        return Series(table.member, time_ns, values)
 
