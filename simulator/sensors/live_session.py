@@ -14,10 +14,11 @@ Invariants:
 - batch w is sealed once the motion stream has passed its last tick by `seal_margin_s`
   (samples of the other sensors of that time have arrived by then: one push carries every
   sensor's samples of its period); `finish` seals the rest, the last one partial;
-- a sample that would change a sealed batch (at or before the sealed horizon, and not older
-  than its file's latest sample, which the importer would drop anyway) is late: it is kept
-  apart (`late_samples`, written to the zip as late-samples.jsonl) and counted, never
-  silently dropped, so the recording replays to the batches that were sealed;
+- a sample that cannot be applied in order is late: one older than its file's latest
+  sample (the importer would drop it as a stale re-delivery) or at or before the sealed
+  horizon (it would change a sealed batch). It is kept apart (`late_samples`, written to
+  the zip as late-samples.jsonl, not to its CSV file) and counted, never silently dropped,
+  so the recording's files stay in time order and replay to the batches that were sealed;
 - `finish` derives every batch again from the whole recording and names the sealed ones
   whose bytes differ (`revised`): facts the importer takes from the whole recording (a
   sensor first seen later, the first battery row) can differ from what was known when a
@@ -168,14 +169,14 @@ class LiveSession:
         assert self.files is not None
         for sample in message.samples:
             newest = self._newest.get(sample.file, -1)
-            if newest <= sample.time_ns <= self._horizon_ns:
+            if sample.time_ns < newest or sample.time_ns <= self._horizon_ns:
                 self.counts.late_samples += 1
                 self.late_samples.append((message.message_id, sample))
                 continue
             self.files.add(sample)
             self.counts.samples += 1
             self.counts.by_file[sample.file] = self.counts.by_file.get(sample.file, 0) + 1
-            self._newest[sample.file] = max(newest, sample.time_ns)
+            self._newest[sample.file] = sample.time_ns
             self.last[sample.file] = sample
             if sample.file in ACCEL_FILES:
                 if self._first_motion_ns is None:
