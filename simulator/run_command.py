@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,10 +25,12 @@ from simulator.drivers.network import run_loop
 from simulator.errors import SimulatorError, UsageError
 from simulator.fleet import scenario as scenarios
 from simulator.fleet import stack as stacks
+from simulator.fleet.live_phone import LiveSetup, check_live, live_start_ms
 from simulator.fleet.result import RunResult, header
 from simulator.fleet.runner import FleetRun
 from simulator.fleet.scenario import Scenario
 from simulator.fleet.trace import Trace, read
+from simulator.instants import format_instant
 from simulator.report import html
 from simulator.report.summary import as_json, print_summary
 
@@ -36,6 +39,16 @@ RESULT_FILES = ("summary.json", "timeline.json", "report.html")  # written when 
 
 
 _COMPARED = ("generated", "buckets", "anomalies")
+
+
+@dataclass(frozen=True)
+class LiveRequest:
+    """`ggsim run --live`: where the live phone's push is received, and where its stream
+    is written as a recording (optional)."""
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    out: str | None = None
 
 
 def _comparable(verdict: dict[str, Any]) -> dict[str, Any]:
@@ -61,9 +74,13 @@ def _recorded_verdict(path: Path, events: Iterator[dict[str, Any]]) -> dict[str,
 
 def run_scenario(scenario: Scenario, *, target: str | None = None,
                  database_url: str | None = None, report: str | Path | None = None,
-                 progress: bool = False,
-                 phone_dir: str | Path | None = None) -> tuple[RunResult, Path]:
-    """Run `scenario` and write its report directory; returns the result and the dir."""
+                 progress: bool = False, phone_dir: str | Path | None = None,
+                 live: LiveRequest | None = None) -> tuple[RunResult, Path]:
+    """Run `scenario` and write its report directory; returns the result and the dir.
+    With `live`, a real phone joins and the run starts now (`fleet/live_phone.py`)."""
+    if live is not None:
+        check_live(scenario)
+        scenario = scenarios.override(scenario, start=format_instant(live_start_ms()))
     directory = Path(report) if report else Path("ggsim-report") / scenario.name
     try:
         directory.mkdir(parents=True, exist_ok=True)
@@ -73,9 +90,13 @@ def run_scenario(scenario: Scenario, *, target: str | None = None,
         (directory / earlier).unlink(missing_ok=True)
     stack = (stacks.target(target, scenario, database_url) if target
              else stacks.embedded(scenario, database_url))
-    trace = Trace(directory / "trace.jsonl.gz", header(scenario, stack))
+    trace = Trace(directory / "trace.jsonl.gz", {**header(scenario, stack),
+                                                  "live": live is not None})
     try:
-        if progress:
+        if live is not None:
+            result = _run_live(scenario, stack, trace, live, progress=progress,
+                               phone_dir=phone_dir)
+        elif progress:
             with Progress(TextColumn("{task.description}"), BarColumn(),
                           TextColumn("{task.percentage:>3.0f}%"), TimeElapsedColumn(),
                           console=Console(stderr=True)) as bar:
@@ -100,12 +121,38 @@ def run_scenario(scenario: Scenario, *, target: str | None = None,
     return result, directory
 
 
+def _run_live(scenario: Scenario, stack: stacks.Stack, trace: Trace, live: LiveRequest, *,
+              progress: bool, phone_dir: str | Path | None) -> RunResult:
+    """The run with a live phone, its view on standard error instead of a progress bar."""
+    from simulator.backend.server import bind
+    from simulator.live.server import phone_urls
+    from simulator.live.view import LiveView
+
+    sock = bind(live.port, live.host)
+    try:
+        urls = phone_urls(sock)
+        print(f"ggsim run --live: the run starts now ({scenario.start}) at speed 1: the "
+              "simulated phones, the backend and the live phone share the wall clock. In "
+              f"Sensor Logger set HTTP Push to {' or '.join(urls)}", file=sys.stderr,
+              flush=True)
+        view = LiveView(Console(stderr=True), panel=progress, urls=urls)
+        setup = LiveSetup(sock, view, Path(live.out) if live.out else None)
+        with view:
+            return run_loop(FleetRun(scenario, stack, phone_dir=phone_dir, trace=trace,
+                                     progress=lambda f, _: view.note(
+                                         f"{scenario.name}: {f:.0%} of the run"),
+                                     live=setup).run())
+    finally:
+        sock.close()
+
+
 def execute(scenario: Scenario, *, target: str | None, database_url: str | None,
             report: str | None, json_output: bool, progress: bool,
-            phone_dir: str | None = None) -> int:
+            phone_dir: str | None = None, live: LiveRequest | None = None) -> int:
     """`ggsim run`: run, report, exit status."""
     result, directory = run_scenario(scenario, target=target, database_url=database_url,
-                                     report=report, progress=progress, phone_dir=phone_dir)
+                                     report=report, progress=progress, phone_dir=phone_dir,
+                                     live=live)
     if json_output:
         sys.stdout.write(orjson.dumps(summary_with_paths(result, directory),
                                       option=orjson.OPT_INDENT_2).decode() + "\n")
@@ -128,6 +175,10 @@ def replay(trace_path: str, *, json_output: bool) -> int:
     if not path.is_file():
         raise UsageError(f"{path}: no such trace file")
     head, events = read(path)
+    if head.get("live"):
+        raise UsageError(f"{path}: this run had a live phone (ggsim run --live), whose "
+                         "stream cannot be re-run; replay its recording with ggsim generate "
+                         "--from-recording, or the run without it")
     before = _recorded_verdict(path, events)
     scenario = scenarios.from_dict(head["scenario"], f"{path}, line 1 (header)")
     result, _ = run_scenario(scenario, report=path.parent / "replay")

@@ -54,9 +54,15 @@ def samples_of(zip_path: Path) -> list[dict[str, Any]]:
 
 
 def push_messages(zip_path: Path, *, period_s: float = 10.0, device: str = "phone-1",
-                  session: str = "session-1") -> list[dict[str, Any]]:
-    """The export as push messages of `period_s` each, messageId 0, 1, 2, ..."""
+                  session: str = "session-1", ends_at_ns: int | None = None
+                  ) -> list[dict[str, Any]]:
+    """The export as push messages of `period_s` each, messageId 0, 1, 2, ...;
+    `ends_at_ns`: every time shifted so the last sample is then (recorded "just now")."""
     entries = samples_of(zip_path)
+    if ends_at_ns is not None:
+        shift = ends_at_ns - entries[-1]["time"]
+        for entry in entries:
+            entry["time"] += shift
     t0 = entries[0]["time"]
     groups: dict[int, list[dict[str, Any]]] = {}
     for entry in entries:

@@ -6,6 +6,7 @@ half a MiB) fails the generator's memory bound; synthetic series show each verdi
 from __future__ import annotations
 
 import asyncio
+import mmap
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -20,6 +21,7 @@ from simulator.fleet.soak import MIB, MemorySamples, judge_soak, memory_verdict
 from simulator.fleet.timeline import Timeline
 from simulator.report import html
 
+LEAK_BYTES = 512 * 1024
 SOAK = {"sample_s": 0.5, "max_memory_growth_mib": 16, "warmup_fraction": 0.0}
 
 
@@ -31,12 +33,16 @@ def soak_scenario(seed: int) -> sc.Scenario:
 class LeakyLife(PhoneLife):
     """A planted fault: the load generator keeps half a MiB per full upload."""
 
-    kept: ClassVar[list[bytes]] = []
+    kept: ClassVar[list[mmap.mmap]] = []
 
     async def full_upload(self, phone: Phone, *args: Any) -> None:
-        # Written, not bytes(n): bytes(n) is calloc'd, and its untouched zero pages never
-        # reach the resident set the soak samples.
-        LeakyLife.kept.append(b"\xa5" * (512 * 1024))
+        # A fresh anonymous mapping, written: memory from malloc may be pages the process
+        # already holds (after the whole test suite, CI's heap had plenty free), and
+        # bytes(n)'s calloc'd zero pages are never touched, so neither grows the resident
+        # set the soak samples.
+        kept = mmap.mmap(-1, LEAK_BYTES)
+        kept.write(b"\xa5" * LEAK_BYTES)
+        LeakyLife.kept.append(kept)
         await super().full_upload(phone, *args)
 
 
@@ -65,6 +71,8 @@ def test_a_steady_run_holds_the_soak_bounds_and_a_leak_does_not(
     page = (tmp_path / "report.html").read_text()
     assert "id='soak-memory'><svg" in page and "id='soak-latency'><svg" in page
     leaky = _run(LeakyRun, database_url, tmp_path / "leaky", seed=4)
+    for kept in LeakyLife.kept:
+        kept.close()
     LeakyLife.kept.clear()
     held, measured = leaky.thresholds["soak_generator_memory"]
     assert not held and not leaky.passed, measured

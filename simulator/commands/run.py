@@ -4,9 +4,13 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
 from simulator.commands import arguments
 from simulator.commands.arguments import Subparsers
+
+if TYPE_CHECKING:
+    from simulator.run_command import LiveRequest
 
 
 def add_parser(sub: Subparsers) -> None:
@@ -40,6 +44,16 @@ def add_parser(sub: Subparsers) -> None:
                        help="where the fully simulated phones' SQLite files live during "
                             "the run (default /dev/shm when it exists: the host's fsync "
                             "is not the phone's flash)")
+    fleet.add_argument("--live", action="store_true",
+                       help="a real phone joins as one more fully simulated phone: its "
+                            "Sensor Logger HTTP Push is received (see ggsim live); the run "
+                            "starts now, at speed 1")
+    fleet.add_argument("--live-host", default="127.0.0.1",
+                       help="with --live: address to listen on (default 127.0.0.1)")
+    fleet.add_argument("--live-port", type=arguments.port, default=8000,
+                       help="with --live: port to listen on (default 8000)")
+    fleet.add_argument("--live-out", metavar="RECORDING.zip",
+                       help="with --live: write the live phone's stream as a zip export")
     fleet.add_argument("--json", action="store_true", help="print the summary as JSON")
     fleet.add_argument("--progress", choices=arguments.PROGRESS_CHOICES, default="auto",
                        help="live progress on stderr (auto: when it is a terminal)")
@@ -62,7 +76,21 @@ def run(args: argparse.Namespace) -> int:
     show = arguments.show_progress(args.progress)
     return execute(chosen, target=args.target, database_url=args.database_url,
                    report=args.report, json_output=args.json, progress=show,
-                   phone_dir=args.phone_dir)
+                   phone_dir=args.phone_dir, live=_live(args))
+
+
+def _live(args: argparse.Namespace) -> LiveRequest | None:
+    """`--live` and its options (which without it are a usage error, not ignored)."""
+    from simulator.errors import UsageError
+    from simulator.run_command import LiveRequest
+
+    if not args.live:
+        for name, default in (("live_host", "127.0.0.1"), ("live_port", 8000),
+                              ("live_out", None)):
+            if getattr(args, name) != default:
+                raise UsageError(f"--{name.replace('_', '-')} has no effect without --live")
+        return None
+    return LiveRequest(args.live_host, args.live_port, args.live_out)
 
 
 def vars_of(struct: object) -> dict[str, object]:

@@ -30,6 +30,7 @@ from simulator.fleet.events import (
     DrainDue,
     Event,
     EventQueue,
+    LiveEnd,
     PhoneReboot,
     RetryDue,
     SessionStart,
@@ -87,16 +88,20 @@ def reboot_fate(phone: Phone, period_start_ms: int, due_ms: int) -> Outcome | No
 
 class Dispatcher:
     """Runs a queue of events against the phones' operations (see the module docstring).
-    `restart`: takes the backend down for a simulated duration (a fault)."""
+    `restart`: takes the backend down for a simulated duration (a fault); `live_end`:
+    ends a live phone's stream (`LiveEnd`, only in a run with one)."""
 
     def __init__(self, queue: EventQueue, life: PhoneLife, clock: SimClock,
                  loader: PieceLoader,
                  *, end_ms: int, settle_end_ms: int, max_in_flight: int,
                  restart: Callable[[BackendRestart], Coroutine[Any, Any, None]],
-                 progress: Callable[[float, str], None] | None = None) -> None:
+                 progress: Callable[[float, str], None] | None = None,
+                 live_end: Callable[[Phone], Coroutine[Any, Any, None]] | None = None,
+                 ) -> None:
         self.queue, self.life, self.clock, self.loader = queue, life, clock, loader
         self.start_ms, self.end_ms, self.settle_end_ms = clock.start_ms, end_ms, settle_end_ms
         self.max_in_flight, self.restart, self.progress = max_in_flight, restart, progress
+        self.live_end = live_end
         self.in_flight: set[asyncio.Task[None]] = set()
 
     # -- tasks -------------------------------------------------------------------------
@@ -155,6 +160,10 @@ class Dispatcher:
         if isinstance(event, BackendRestart):
             self.spawn(self.restart(event))
             return
+        if isinstance(event, LiveEnd):
+            assert self.live_end is not None
+            self.spawn(self.live_end(event.phone))
+            return
         if not isinstance(event, FOLLOW_UPS):  # the schedule fixed in advance (open model)
             self.life.timeline.dispatched(at_ms, max(0, self.clock.now_ms() - at_ms))
         if isinstance(event, SENDS) and len(self.in_flight) >= self.max_in_flight:
@@ -182,7 +191,7 @@ class Dispatcher:
     def _dispatch(self, at_ms: int, event: Event) -> None:
         """Start a phone's event due at `at_ms`, or defer it while its phone is off or
         dozing (an upload whose batch a reboot lost ends here)."""
-        assert not isinstance(event, BackendRestart)
+        assert not isinstance(event, BackendRestart | LiveEnd)
         phone, life = event.phone, self.life
         if isinstance(event, PhoneReboot):  # the app process dies with the phone
             life.reboot(phone, at_ms)

@@ -99,9 +99,17 @@ class BackendRestart:
     fault: Restart | DatabaseRestart
 
 
+@dataclass(frozen=True, slots=True, eq=False)
+class LiveEnd:
+    """The run's end for its live phone (`fleet/live_phone.py`): the stream is closed and
+    its last batches are sealed and uploaded."""
+
+    phone: Phone
+
+
 PhoneEvent = (UploadDue | RetryDue | DrainDue | ClaimDue | SessionStart | SessionStop
               | AppStart | PhoneReboot | StormDue)
-Event = PhoneEvent | BackendRestart
+Event = PhoneEvent | BackendRestart | LiveEnd
 FOLLOW_UPS = (DrainDue, RetryDue, AppStart)
 SENDS = (UploadDue, RetryDue)
 
@@ -149,4 +157,4 @@ _NAMES: dict[type, str] = {UploadDue: "upload", RetryDue: "retry", DrainDue: "dr
                            ClaimDue: "claim", SessionStart: "session_start",
                            SessionStop: "session_stop", AppStart: "app_start",
                            PhoneReboot: "reboot", StormDue: "storm",
-                           BackendRestart: "restart"}
+                           BackendRestart: "restart", LiveEnd: "live_end"}

@@ -39,6 +39,7 @@ class RunResult:
     thresholds: dict[str, tuple[bool, str]]
     active_wall_s: float = 0.0  # from the first event to the end (no set-up)
     soak: dict[str, Any] | None = None  # the soak's figures (`fleet/soak.py`)
+    live: dict[str, Any] | None = None  # the live phone's stream (`fleet/live_phone.py`)
 
     @property
     def passed(self) -> bool:

@@ -18,8 +18,9 @@ import os
 import shutil
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
+from typing import Any
 
 import orjson
 
@@ -37,10 +38,12 @@ from simulator.fleet.events import (
     ClaimDue,
     Event,
     EventQueue,
+    LiveEnd,
     PhoneReboot,
     StormDue,
 )
 from simulator.fleet.ledger import FleetLedger
+from simulator.fleet.live_phone import LivePhone, LiveSetup
 from simulator.fleet.loader import Loader
 from simulator.fleet.phone import Phone, PhoneLife
 from simulator.fleet.result import SETTLE_S, RunResult, judge
@@ -115,9 +118,11 @@ class FleetRun:
     def __init__(self, scenario: Scenario, stack: Stack, workdir: Path | None = None,
                  *, phone_dir: str | Path | None = None, max_in_flight: int = 2_000,
                  trace: Trace | None = None,
-                 progress: Callable[[float, str], None] | None = None) -> None:
+                 progress: Callable[[float, str], None] | None = None,
+                 live: LiveSetup | None = None) -> None:
         """`workdir`: where the full phones' files go (kept); by default a temporary
-        directory under `phone_dir` or `default_phone_dir()`, removed at the end."""
+        directory under `phone_dir` or `default_phone_dir()`, removed at the end.
+        `live`: a real phone joins as the last phone (`fleet/live_phone.py`)."""
         self.scenario = scenario
         self.stack = stack
         self.profile: FixProfile = profile(scenario.profile)
@@ -143,6 +148,8 @@ class FleetRun:
         self.dispatcher: Dispatcher | None = None
         self.backend_faults: Counter[str] = Counter()  # stops, kills, what the kills cut
         self.memory = MemorySamples()  # a soak's samples
+        self.live = live
+        self.live_phone: LivePhone | None = None
 
     @property
     def generated(self) -> list[Generated]:
@@ -190,7 +197,8 @@ class FleetRun:
         phones = [Phone(p, d, u, Credentials(d, secret), faults.for_phone(measured, p))
                   for (p, d, u), secret in zip(ids, secrets, strict=True)]
         fresh = file_bytes(app.fresh_install(self.profile, self.start_ms))
-        for phone in phones[:s.full_phones]:  # a copy each: no schema built per phone
+        full = phones[:s.full_phones] + (phones[s.fleet.phones:] if self.live else [])
+        for phone in full:  # a copy each: no schema built per phone
             phone.db = self.workdir / f"phone-{phone.index:06d}.db"
             phone.db.write_bytes(fresh)
         return phones
@@ -198,7 +206,8 @@ class FleetRun:
     def _ids(self) -> list[tuple[int, str, str]]:
         s = self.scenario
         tag = f"{s.seed & 0xFFFFFFFFFFFFFFFF:016x}"
-        return [(p, f"sim-{tag}-p{p:06d}", f"user-{tag}-{p:06d}") for p in range(s.fleet.phones)]
+        count = s.fleet.phones + (1 if self.live else 0)  # the live phone comes last
+        return [(p, f"sim-{tag}-p{p:06d}", f"user-{tag}-{p:06d}") for p in range(count)]
 
     def _plan(self, phones: list[Phone]) -> None:
         """The seed-fixed plan: reboots, storms, claims, backend restarts."""
@@ -243,8 +252,9 @@ class FleetRun:
                 self.profile, clock, self.draws, self.phone_faults, self.ledger,
                 self.timeline, self.schedule, self.trace)
             self._plan(phones)
-            loader = Loader(generator, phones, self.ledger, self.schedule, self.start_ms,
-                            self.end_ms)
+            loader = Loader(generator, phones[:s.fleet.phones], self.ledger, self.schedule,
+                            self.start_ms, self.end_ms)
+            live_end = self._join_live(phones[-1], clock)
 
             async def restart(event: BackendRestart) -> None:
                 if isinstance(event.fault, DatabaseRestart):
@@ -261,13 +271,15 @@ class FleetRun:
             dispatcher = Dispatcher(self.queue, life, clock, loader, end_ms=self.end_ms,
                                     settle_end_ms=self.end_ms + int(SETTLE_S * 1000),
                                     max_in_flight=self.max_in_flight, restart=restart,
-                                    progress=self.progress)
+                                    progress=self.progress, live_end=live_end)
             self.dispatcher = dispatcher
             sampler = self._start_soak()
             await dispatcher.run()
             if dispatcher.in_flight:
                 await asyncio.wait(dispatcher.in_flight, timeout=s.network.timeout_s * 3 + 30)
             dispatcher.cancel_all()
+            if self.live_phone is not None:
+                await self.live_phone.show()  # the last uploads' outcomes
             if sampler is not None:
                 sampler.cancel()
             life.app_conns.close_all()  # the apps stop; their files are checked next
@@ -289,10 +301,23 @@ class FleetRun:
                            verdict.anomalies.get("pot divergence", 0), {},
                            time.monotonic() - active_from)
         result.thresholds.update(judge(result))
+        if self.live_phone is not None:
+            result.live = self.live_phone.summary()
         if s.soak is not None:
             soaked, result.soak = judge_soak(self.memory, self.timeline, s.soak, s.speed)
             result.thresholds.update(soaked)
         return result
+
+    def _join_live(self, phone: Phone, clock: SimClock
+                   ) -> Callable[[Phone], Coroutine[Any, Any, None]] | None:
+        """With a live phone: it starts listening, and its stream ends with the run."""
+        if self.live is None:
+            return None
+        self.live_phone = LivePhone(phone, self.live, self.scenario.seed, clock, self.ledger,
+                                    self.schedule, self.end_ms)
+        self.live_phone.start()
+        self.schedule(self.end_ms, LiveEnd(phone))
+        return self.live_phone.end
 
     def _start_soak(self) -> asyncio.Task[None] | None:
         """With a `[soak]` section, sample the processes' memory while the fleet runs."""
@@ -307,6 +332,8 @@ class FleetRun:
         """An ended or interrupted run: its phones stop, their files go (if ours)."""
         if self.dispatcher is not None:
             self.dispatcher.cancel_all()
+        if self.live_phone is not None:
+            self.live_phone.cancel()
         if self.life is not None:
             self.life.app_conns.close_all()
         if self._own_dir:  # first: an await after this is where a second interrupt lands

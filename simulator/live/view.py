@@ -45,6 +45,7 @@ class LiveView:
         self.console, self.panel, self.urls = console, panel, urls
         self.events: deque[str] = deque(maxlen=MAX_EVENTS)
         self._snapshot: Mapping[str, Any] = {}
+        self._note = ""
         self._live = Live(console=console, auto_refresh=False, transient=False) if panel else None
 
     def __enter__(self) -> LiveView:
@@ -68,6 +69,10 @@ class LiveView:
         for text in texts:
             self.event(text)
 
+    def note(self, text: str) -> None:
+        """A status line shown above the counts (a fleet run's progress)."""
+        self._note = text
+
     def update(self, snapshot: Mapping[str, Any]) -> None:
         self._snapshot = snapshot
         if self._live is not None:
@@ -76,6 +81,8 @@ class LiveView:
     def _render(self) -> Group:
         s = self._snapshot
         head = Text(f"ggsim live: push to {' or '.join(self.urls)}", style="bold")
+        if self._note:
+            head.append(f"\n{self._note}", style="")
         if not s or s.get("device_id") is None:
             return Group(head, Text("waiting for the first message ..."))
         messages = s["messages"]

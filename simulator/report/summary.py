@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 from rich.console import Console
@@ -37,6 +38,7 @@ def as_json(result: RunResult) -> dict[str, Any]:
                                       "p99": round(percentile(late, 99), 3),
                                       "max": round(max(late, default=0.0), 3)}},
         **({"soak": result.soak} if result.soak is not None else {}),
+        **({"live": result.live} if result.live is not None else {}),
     }
 
 
@@ -67,6 +69,14 @@ def print_summary(result: RunResult, console: Console) -> None:
         console.print(table)
     else:
         console.print("No anomalies.")
+    live = data.get("live")
+    if live is not None:
+        outcomes = Counter(live["outcomes"].values())
+        console.print(f"Live phone {live['phone']} ({live['device_id']}, Sensor Logger device "
+                      f"{live['device_id_pushed']}): {live['messages']['accepted']} messages, "
+                      f"{live['batches_sealed']} batches built; uploads: "
+                      + (", ".join(f"{n} {o}" for o, n in sorted(outcomes.items())) or "none"),
+                      markup=False)
     thresholds = Table(title="Thresholds")
     for column in ("threshold", "measured", "result"):
         thresholds.add_column(column)
