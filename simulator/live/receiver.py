@@ -79,7 +79,7 @@ class LiveReceiver:
     async def hello(self, request: Request) -> Response:
         return PlainTextResponse(
             "ggsim live: point Sensor Logger's HTTP Push at "
-            f"{request.base_url}push (Settings > Data Streaming > HTTP Push)\n")
+            f"{request.base_url}push (the gear icon on the Logger page, HTTP Push)\n")
 
     async def status(self, request: Request) -> Response:
         return JSONResponse(await self.current())

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 import zipfile
 from collections.abc import Mapping
 
@@ -54,6 +55,7 @@ class LiveTable:
         self.header = ["time", "seconds_elapsed", *columns] if member != METADATA else columns
         self._time: list[int] = []
         self._cells: dict[str, list[Cell]] = {name: [] for name in self.header}
+        self._floats: dict[str, list[float]] = {}  # rows converted so far, by column
 
     def __len__(self) -> int:
         return len(self._cells[self.header[0]])
@@ -89,18 +91,20 @@ class LiveTable:
 
     def floats(self, name: str) -> F64:
         """The column as float64, NaN for an empty cell; what the importer parses from the
-        written text, since float(repr(x)) == x and float(str(n)) == float(n)."""
+        written text, since float(repr(x)) == x and float(str(n)) == float(n). Rows are
+        converted once (a seal reads every row so far, again and again)."""
         column = self._column(name)
-        out = np.empty(len(column), dtype=np.float64)
-        for i, value in enumerate(column):
+        parsed = self._floats.setdefault(name, [])
+        for i in range(len(parsed), len(column)):
+            value = column[i]
             if value is None:
-                out[i] = np.nan
+                parsed.append(math.nan)
             elif isinstance(value, int | float) and not isinstance(value, bool):
-                out[i] = float(value)
+                parsed.append(float(value))
             else:
                 raise RecordingError(f"{where(self.source, self.member, self.line_of(i))}: "
                                      f"column {name!r}: {value!r} is not a number")
-        return out
+        return np.array(parsed, dtype=np.float64)
 
     def line_of(self, row: int) -> int:
         return row + 2  # the header is line 1 of the written file
