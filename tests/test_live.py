@@ -6,6 +6,8 @@ a malformed message, a duplicate, reordering, a gap and a late arrival."""
 from __future__ import annotations
 
 import re
+import signal
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -119,3 +121,29 @@ def test_a_gap_and_a_late_message_are_counted_and_the_zip_replays_the_live_batch
     with zipfile.ZipFile(tmp_path / "live.zip") as zf:
         late_lines = zf.read("late-samples.jsonl").splitlines()
     assert len(late_lines) == len(messages[late]["payload"])
+
+
+def test_ctrl_c_ends_the_session_and_writes_what_arrived(tmp_path: Path) -> None:
+    messages = push_messages(FIXTURE)[:20]  # 200 s: one partial batch
+    with ggsim_live(tmp_path, "--idle-timeout", "60") as live:
+        for message in messages:
+            assert live.push(message).status_code == 200
+        live.proc.send_signal(signal.SIGINT)
+    assert live.proc.returncode == 0, (tmp_path / "stderr.txt").read_text()
+    log = (tmp_path / "stderr.txt").read_text()
+    assert "ended: stopped (signal)" in log and "batch 0 built: 20 readings" in log
+    built = (tmp_path / "live.jsonl").read_bytes()
+    assert built.count(b"\n") == 1
+    assert built == generate(tmp_path / "live.zip", tmp_path / "replayed.jsonl")
+
+
+def test_a_port_in_use_is_a_clear_error(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run([sys.executable, "-m", "simulator.cli", "live", "--port",
+                               str(port)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert f"cannot listen on 127.0.0.1:{port}: Address already in use" in done.stderr
+    assert "Traceback" not in done.stderr
