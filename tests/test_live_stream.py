@@ -162,3 +162,23 @@ def test_a_sample_at_or_before_a_sealed_batch_is_set_aside() -> None:
     with zipfile.ZipFile(io.BytesIO(session.zip_bytes())) as zf:
         assert orjson.loads(zf.read("late-samples.jsonl"))["values"] == {"lux": 1e5}
         assert b"100000.0" not in zf.read("Light.csv")
+
+
+def test_a_stream_the_importer_refuses_is_reported_at_once_and_kept() -> None:
+    """Acceleration without gravity (Accelerometer alone): the importer refuses it as it
+    refuses such a zip, so the session says why, early, and keeps every sample."""
+    messages = push_messages(FIXTURE)
+    for m in messages:
+        m["payload"] = [e for e in m["payload"]
+                        if e["name"] not in ("gravity", "totalacceleration")]
+    session = LiveSession(LiveOptions())
+    for i, m in enumerate(messages[:3]):
+        session.offer(parse_push(body(m)), float(i))
+        session.advance(float(i))
+    assert session.problem is not None and "without gravity" in session.problem
+    for i, m in enumerate(messages[3:], start=3):
+        session.offer(parse_push(body(m)), float(i))
+        session.advance(float(i))
+    result = session.finish()
+    assert result.batches is None and result.problem == session.problem
+    assert session.counts.samples == sum(len(m["payload"]) for m in messages)

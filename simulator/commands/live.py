@@ -148,6 +148,9 @@ def _write_outputs(args: argparse.Namespace, receiver: LiveReceiver,
     if args.out and start_ms is not None:
         print(f"ggsim live: replay with: ggsim generate --from-recording {args.out} "
               f"--start {_instant_ms(start_ms)} --seed {args.seed}", file=sys.stderr)
+    if result.problem is not None:
+        print(f"ggsim live: no batches: {result.problem}", file=sys.stderr)
+        return EXIT_FAILED
     if result.revised:
         print(f"ggsim live: {len(result.revised)} batches differ from the whole recording's "
               f"(seq {', '.join(map(str, result.revised))}): a sensor appeared, or its first "

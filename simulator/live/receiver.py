@@ -128,6 +128,7 @@ class LiveReceiver:
             "samples": counts.samples, "late_samples": counts.late_samples,
             "samples_by_file": dict(sorted(counts.by_file.items())),
             "batches_sealed": sum(block.size for block in self.session.sealed),
+            "problem": self.session.problem,
             "last": {file: {"time": sample.time_ns, **sample.values}
                      for file, sample in sorted(self.session.last.items())},
         }

@@ -93,6 +93,8 @@ class LiveView:
                     f"late {messages['late']}), refused {refused}; samples {s['samples']} "
                     f"(late {s['late_samples']}); batches built {s['batches_sealed']}",
                     style="")
+        if s.get("problem"):
+            head.append(f"\ncannot build batches: {s['problem']}", style="bold red")
         readings = Table(title="latest readings", title_justify="left", expand=False)
         for column in ("sensor", "time", "values", "samples"):
             readings.add_column(column)

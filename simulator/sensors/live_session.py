@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import orjson
 
+from simulator.errors import RecordingError
 from simulator.instants import MS_PER_S, READINGS_PER_BATCH, SAMPLE_INTERVAL_S
 from simulator.sensors.batch import BatchBlock, concat
 from simulator.sensors.encode import encode_lines
@@ -43,6 +44,7 @@ from simulator.sensors.recording_export import recording_from
 from simulator.sensors.recording_files import ACCEL_FILES, NS_PER_S
 
 TICK_NS = SAMPLE_INTERVAL_S * NS_PER_S
+CHECK_EVERY_NS = 30 * NS_PER_S
 
 
 @dataclass(frozen=True)
@@ -78,6 +80,7 @@ class LiveResult:
     batches: BatchBlock | None
     revised: tuple[int, ...]
     recording: Recording | None
+    problem: str | None = None  # why no batch could be built, if none was
 
 
 class LiveSession:
@@ -100,6 +103,8 @@ class LiveSession:
         self._first_motion_ns: int | None = None
         self._last_motion_ns = -1
         self._start_ms: int | None = options.start_ms
+        self._problem: str | None = None
+        self._next_check_ns = 0
 
     @property
     def order_counts(self) -> OrderCounts:
@@ -135,9 +140,16 @@ class LiveSession:
         for message in self.order.due(now_s):
             self._apply(message)
         if not self._may_seal():
+            self._check_early()
             return None
         recording = self._recording()
         return self._seal(recording, final=False) if recording is not None else None
+
+    @property
+    def problem(self) -> str | None:
+        """Why the stream cannot be built into batches (the importer refuses it, as it
+        would the zip); None while it can. Samples keep being received and kept."""
+        return self._problem
 
     def finish(self) -> LiveResult:
         """End of stream: apply everything held, seal every batch left, check the sealed
@@ -146,7 +158,11 @@ class LiveSession:
             self._apply(message)
         recording = self._recording()
         if recording is None:
-            return LiveResult(None, (), None)
+            if self._problem is None and self.files is not None:
+                self._problem = ("no motion sensor in the stream: enable TotalAcceleration, "
+                                 "Accelerometer (with Gravity) or the uncalibrated "
+                                 "accelerometer in Sensor Logger")
+            return LiveResult(None, (), None, self._problem)
         before = [line for block in self.sealed for line in encode_lines(block)]
         self._seal(recording, final=True)
         whole = self._batches(recording)
@@ -183,6 +199,15 @@ class LiveSession:
                     self._first_motion_ns = sample.time_ns
                 self._last_motion_ns = max(self._last_motion_ns, sample.time_ns)
 
+    def _check_early(self) -> None:
+        """Before the first seal, run the importer every `CHECK_EVERY_NS` of motion
+        stream, so a stream it refuses is reported at once, not after five minutes."""
+        if self._sealed_count or self._first_motion_ns is None:
+            return
+        if self._last_motion_ns >= self._next_check_ns:
+            self._next_check_ns = self._last_motion_ns + CHECK_EVERY_NS
+            self._recording()
+
     def _may_seal(self) -> bool:
         """Cheap test before the importer runs: has any motion file passed the next batch's
         last tick by the margin?"""
@@ -198,7 +223,12 @@ class LiveSession:
     def _recording(self) -> Recording | None:
         if self.files is None or not any(self.files.rows(name) for name in ACCEL_FILES):
             return None
-        recording = recording_from(self.files)
+        try:
+            recording = recording_from(self.files)
+        except RecordingError as exc:  # e.g. acceleration without gravity (UNITS.md)
+            self._problem = str(exc)
+            return None
+        self._problem = None
         if self._start_ms is None:
             self._start_ms = recording.start_ns // (NS_PER_S // MS_PER_S)
         return recording
