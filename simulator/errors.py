@@ -6,6 +6,7 @@
      │    │    ├── ScenarioError    a scenario file cannot be used; names the file and the key
      │    │    └── FleetFull        a load test asked for more phones than its fleet has
      │    ├── RecordingError        (ValueError) a malformed or truncated phone recording
+     │    ├── PushError             a live push message that cannot be used (HTTP status)
      │    ├── SchemaError           a phone file's schema version this code cannot open
      │    ├── MigrationError        a backend migration failed or its history differs from the files
      │    ├── ApiLoadError          the backend refused a request of a capacity sample
@@ -77,6 +78,19 @@ class RecordingError(SimulatorError, ValueError):
     Raised by `simulator.sensors.recording` while reading a recording (a zip member
     that cannot be read, not UTF-8, a truncated last line, a missing column, a value
     that is not a number). Fix or export the recording again."""
+
+
+class PushError(SimulatorError):
+    """A Sensor Logger live push message `ggsim live` cannot use.
+
+    Raised by `simulator.sensors.push` for a malformed message (400, 413, 422; the
+    message names the field) and by `simulator.sensors.live_session` for one of another
+    device or session (409). `status` is the HTTP status the receiver answers with;
+    nothing of the message is applied."""
+
+    def __init__(self, message: str, status: int = 422) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class SchemaError(SimulatorError):

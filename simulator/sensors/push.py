@@ -37,7 +37,7 @@ from typing import Any
 
 import orjson
 
-from simulator.errors import SimulatorError
+from simulator.errors import PushError as PushError
 from simulator.sensors.recording_files import (
     ACCELEROMETER,
     ACCELEROMETER_UNCALIBRATED,
@@ -75,14 +75,6 @@ _NAME = re.compile(r"[A-Za-z0-9_]{1,64}")
 _RESERVED_COLUMNS = frozenset({"time", "seconds_elapsed"})
 
 Cell = str | int | float | bool | None
-
-
-class PushError(SimulatorError):
-    """A push message that cannot be used; `status` is the HTTP status to answer."""
-
-    def __init__(self, message: str, status: int = 422) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 @dataclass(frozen=True)
