@@ -78,3 +78,18 @@ def test_a_live_run_at_another_speed_is_refused(tmp_path: Path) -> None:
     done = subprocess.run(ggsim("run", str(tmp_path / "fast.toml"), "--live-port", "9"),
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 2 and "--live-port has no effect without --live" in done.stderr
+
+
+@pytest.mark.slow
+def test_a_live_run_whose_phone_never_connects_ends_cleanly(tmp_path: Path,
+                                                            database_url: str) -> None:
+    (tmp_path / "live.toml").write_text(SCENARIO.replace("duration_s = 15", "duration_s = 3"))
+    done = subprocess.run(
+        ggsim("run", str(tmp_path / "live.toml"), "--live", "--live-port", "0",
+              "--live-out", str(tmp_path / "walk.zip"), "--database-url", database_url,
+              "--report", str(tmp_path / "report"), "--json", "--progress", "never"),
+        capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    live = orjson.loads(done.stdout)["live"]
+    assert live["messages"]["accepted"] == 0 and live["batches_sealed"] == 0
+    assert live["outcomes"] == {} and not (tmp_path / "walk.zip").exists()

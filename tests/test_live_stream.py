@@ -182,3 +182,41 @@ def test_a_stream_the_importer_refuses_is_reported_at_once_and_kept() -> None:
     result = session.finish()
     assert result.batches is None and result.problem == session.problem
     assert session.counts.samples == sum(len(m["payload"]) for m in messages)
+
+
+@pytest.mark.parametrize(("raw", "says"), [
+    (body(entry(name="Metadata")), "not a sensor"),
+    (body(message(deviceId="phone\r1")), "control character"),
+    (body(entry(name="battery", values={"batteryLevel": 0.5, "batteryState": "a\rb"})),
+     "control character"),
+])
+def test_what_the_zip_could_not_hold_is_refused(raw: bytes, says: str) -> None:
+    with pytest.raises(PushError, match=says):
+        parse_push(raw)
+
+
+def test_messages_one_then_zero_at_the_start_are_reordered_not_late() -> None:
+    order: PushOrder[int] = PushOrder(depth=8, wait_s=2.0)
+    assert order.offer(1, 1, 0.0) == "accepted" and order.due(0.0) == []
+    assert order.offer(0, 0, 0.1) == "accepted" and order.due(0.1) == [0, 1]
+    assert (order.counts.late, order.counts.reordered, order.counts.joined_at) == (0, 1, 0)
+
+
+def test_a_refused_stream_is_not_rebuilt_on_every_tick(monkeypatch: pytest.MonkeyPatch
+                                                       ) -> None:
+    import simulator.sensors.live_session as live_session
+    runs = []
+    real = live_session.recording_from
+    monkeypatch.setattr(live_session, "recording_from",
+                        lambda files: runs.append(1) or real(files))
+    messages = push_messages(FIXTURE)
+    for m in messages:
+        m["payload"] = [e for e in m["payload"]
+                        if e["name"] not in ("gravity", "totalacceleration")]
+    session = LiveSession(LiveOptions())
+    for i, m in enumerate(messages):
+        session.offer(parse_push(body(m)), float(i))
+        for tick in range(5):  # the ticker calls advance between messages too
+            session.advance(i + tick / 5)
+    # at most once per 30 s of stream (72 messages of 10 s), not 360 ticks
+    assert 0 < len(runs) <= 72 * 10 // 30 + 1, len(runs)

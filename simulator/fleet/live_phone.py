@@ -7,6 +7,9 @@ simulated phones' (`Stack.sync_clock`). So a run with a live phone runs at speed
 now (`live_start_ms`): one clock, the wall clock, for the simulated phones, the backend
 and the live phone, whose readings carry its own time of day. Any other speed is refused
 (`check_live`): the backend would see the live phone's uploads hours away from its clock.
+The run's start is the second `ggsim run` began; the simulated clock starts once the stack
+is up and the phones registered, so it lags the wall clock by that set-up (seconds), well
+within the backend's 5 minutes for timestamps ahead of its clock.
 
 Invariants: the live phone is the fleet's last index (`scenario.fleet.phones`), so the
 simulated phones are those of the same run without it; each sealed batch enters the
@@ -122,7 +125,10 @@ class LivePhone:
     def _sealed(self, block: BatchBlock) -> None:
         self.setup.view.events_of(batch_event(block))
         now = self.clock.now_ms()
-        for batch in batches(block, 0, self.end_ms):
+        # every sealed batch: one whose window starts after the run's end (the simulated
+        # clock lags the wall by the run's set-up) is still the phone's, uploaded in the
+        # settle period
+        for batch in batches(block, 0, sys.maxsize):
             self.batch_ids[batch.batch_id] = batch.seq
             self.ledger.generated.append(batch.generated(self.phone.device_hash))
             due = max(batch.due_ms, now)

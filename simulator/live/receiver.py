@@ -46,6 +46,7 @@ class LiveReceiver:
     last_message_s: float | None = None
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     _result: LiveResult | None = None
+    _handed: int = 0  # sealed blocks handed to `on_sealed` so far
 
     def app(self) -> Starlette:
         return Starlette(routes=[
@@ -90,13 +91,25 @@ class LiveReceiver:
             return self.snapshot()
 
     async def advance(self) -> None:
-        """Apply what is due and hand out the batches it seals."""
+        """Apply what is due and hand out the batches it seals. Shielded: a request
+        cancelled meanwhile (a server shutting down) does not release the lock while the
+        worker thread still works on the session."""
+        await asyncio.shield(self._advance())
+
+    async def _advance(self) -> None:
         async with self._lock:
             if self._result is not None:
                 return
-            sealed = await asyncio.to_thread(self.session.advance, self.clock())
-        if sealed is not None and self.on_sealed is not None:
-            self.on_sealed(sealed)
+            await asyncio.to_thread(self.session.advance, self.clock())
+            self._hand_out()
+
+    def _hand_out(self) -> None:
+        """Every sealed block not handed out yet, in order, exactly once (lock held)."""
+        while self._handed < len(self.session.sealed):
+            block = self.session.sealed[self._handed]
+            self._handed += 1
+            if self.on_sealed is not None:
+                self.on_sealed(block)
 
     @property
     def result(self) -> LiveResult | None:
@@ -108,11 +121,8 @@ class LiveReceiver:
         out, and the result checked against the whole recording."""
         async with self._lock:
             if self._result is None:
-                before = len(self.session.sealed)
-                self._result = await asyncio.to_thread(self.session.finish)
-                for block in self.session.sealed[before:]:
-                    if self.on_sealed is not None:
-                        self.on_sealed(block)
+                self._result = await asyncio.shield(asyncio.to_thread(self.session.finish))
+                self._hand_out()
             return self._result
 
     def snapshot(self) -> dict[str, object]:

@@ -142,6 +142,8 @@ class LiveSession:
         if not self._may_seal():
             self._check_early()
             return None
+        if self._problem is not None and self._last_motion_ns < self._next_check_ns:
+            return None  # refused: tried again after more stream, not on every tick
         recording = self._recording()
         return self._seal(recording, final=False) if recording is not None else None
 
@@ -157,18 +159,21 @@ class LiveSession:
         for message in self.order.drain():
             self._apply(message)
         recording = self._recording()
+        sealed = concat(self.sealed) if self.sealed else None
         if recording is None:
             if self._problem is None and self.files is not None:
                 self._problem = ("no motion sensor in the stream: enable TotalAcceleration, "
                                  "Accelerometer (with Gravity) or the uncalibrated "
                                  "accelerometer in Sensor Logger")
-            return LiveResult(None, (), None, self._problem)
+            # batches sealed before the stream became unreadable cannot be checked
+            revised = tuple(range(sealed.size)) if sealed is not None else ()
+            return LiveResult(sealed, revised, None, self._problem)
         before = [line for block in self.sealed for line in encode_lines(block)]
         self._seal(recording, final=True)
         whole = self._batches(recording)
-        revised = tuple(seq for seq, (line, again) in
-                        enumerate(zip(before, encode_lines(whole), strict=False))
-                        if line != again)
+        again = encode_lines(whole)
+        revised = tuple(seq for seq, line in enumerate(before)
+                        if seq >= len(again) or line != again[seq])
         return LiveResult(concat(self.sealed) if self.sealed else None, revised, recording)
 
     def zip_bytes(self) -> bytes:
@@ -227,6 +232,7 @@ class LiveSession:
             recording = recording_from(self.files)
         except RecordingError as exc:  # e.g. acceleration without gravity (UNITS.md)
             self._problem = str(exc)
+            self._next_check_ns = self._last_motion_ns + CHECK_EVERY_NS
             return None
         self._problem = None
         if self._start_ms is None:

@@ -23,6 +23,8 @@ Invariants of a `PushMessage` (`parse_push` raises `PushError` otherwise, naming
   of motion sensors, `pressure`, `lux`, `latitude` (within ±90), `longitude` (within ±180),
   `horizontalAccuracy`/`accuracy`, and `batteryLevel` (at most 1): a message the importer
   could not read is refused at the door, so nothing of it is half-applied;
+- no sample is named `metadata` (any case), and no string (ids, values) holds a control
+  character: the zip's CSV files must read back as they were written;
 - keys of a sample other than name, time and values (Android's `accuracy`) are ignored, as
   the zip export has no column for them.
 """
@@ -72,6 +74,8 @@ _NUMERIC: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 }
 _LIMITS = {"latitude": 90.0, "longitude": 180.0}
 _NAME = re.compile(r"[A-Za-z0-9_]{1,64}")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")  # a CSV cell or Metadata.csv could not hold them as is
+_RESERVED_FILES = frozenset({"metadata"})  # Metadata.csv is the session's, not a sensor's
 _RESERVED_COLUMNS = frozenset({"time", "seconds_elapsed"})
 
 Cell = str | int | float | bool | None
@@ -127,6 +131,8 @@ def _identifier(doc: Mapping[str, Any], key: str) -> str:
     if not isinstance(value, str) or not 0 < len(value) <= MAX_ID_CHARS:
         raise PushError(f"{key} must be a string of 1..{MAX_ID_CHARS} characters, "
                         f"got {_kind(value)}")
+    if _CONTROL.search(value):
+        raise PushError(f"{key} holds a control character: {value!r}")
     return value
 
 
@@ -137,6 +143,9 @@ def _sample(entry: object, i: int) -> Sample:
     if not isinstance(name, str) or not _NAME.fullmatch(name):
         raise PushError(f"payload[{i}].name must be 1..64 letters, digits or underscores, "
                         f"got {name!r}")
+    if name.lower() in _RESERVED_FILES:
+        raise PushError(f"payload[{i}].name {name!r} is not a sensor (Metadata.csv is the "
+                        "session's own file)")
     where = f"payload[{i}] ({name})"
     time_ns = _time_ns(entry.get("time"), where)
     values = entry.get("values")
@@ -147,6 +156,8 @@ def _sample(entry: object, i: int) -> Sample:
             raise PushError(f"{where}.values has an unusable column name {column!r}")
         if value is not None and not isinstance(value, str | int | float | bool):
             raise PushError(f"{where}.values.{column} must be a scalar, got {_kind(value)}")
+        if isinstance(value, str) and _CONTROL.search(value):
+            raise PushError(f"{where}.values.{column} holds a control character: {value!r}")
     file = FILES.get(name.lower(), f"{name.lower()}.csv")
     _check_numbers(file, values, where)
     return Sample(file, time_ns, values)

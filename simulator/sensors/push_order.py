@@ -10,8 +10,10 @@ up as lost and the stream goes on.
 Invariants:
 
 - every id is released at most once; released ids increase, except for late messages;
-- the first id offered is where the stream starts for us (ggsim joined a running
-  session): ids below it are never waited for, and one arriving later is late;
+- where the stream starts for us: 0 if the first id offered is below `depth` (a missing
+  start is waited for as any gap, so messages 1 then 0 are simply reordered), else the
+  first id offered (ggsim joined a running session): ids below it are never waited for,
+  and one arriving later is late;
 - `counts.missing` is the number of ids given up on that never arrived; a given-up id that
   arrives after all is late (`counts.late`), released at once (the caller decides what of
   it still applies), and no longer missing;
@@ -64,8 +66,8 @@ class PushOrder(Generic[T]):
             self.counts.reordered += 1
         self._highest = max(self._highest, message_id)
         if self._next is None:
-            self._next = message_id
-            self.counts.joined_at = message_id
+            self._next = 0 if message_id < self.depth else message_id
+            self.counts.joined_at = self._next
         if message_id < self._next:
             if message_id in self._given_up:
                 self._given_up.discard(message_id)
