@@ -1,7 +1,12 @@
 """`ggsim run --live`: a real phone's push stream (here built from the fixture recording,
 recorded "until five minutes ago") joins a fleet run as one more fully simulated phone:
 its batches go through the app core (its own SQLite file, queue and pot) to the backend
-and into the verdict like any phone's; the run refuses a speed other than 1."""
+and into the verdict like any phone's; the run refuses a speed other than 1.
+
+At speed 1 a run ends only when the windows its simulated phones began during it have
+closed and been uploaded: up to 5 minutes after its duration, depending on the time of
+day the run starts (it starts now), since the personas' activity does. Hence the long
+timeouts (CI at 08:00 waited for a commuter's window; a run at 09:00 did not)."""
 
 from __future__ import annotations
 
@@ -56,7 +61,7 @@ def test_a_live_phone_uploads_through_the_app_core_and_is_in_the_verdict(
         for message in messages:
             response = client.post(found.group(0), content=body(message))
             assert response.status_code == 200, response.text
-    out, err = proc.communicate(timeout=300)
+    out, err = proc.communicate(timeout=540)
     assert proc.returncode == 0, first + err
     summary = orjson.loads(out)
     live = summary["live"]
@@ -88,7 +93,7 @@ def test_a_live_run_whose_phone_never_connects_ends_cleanly(tmp_path: Path,
         ggsim("run", str(tmp_path / "live.toml"), "--live", "--live-port", "0",
               "--live-out", str(tmp_path / "walk.zip"), "--database-url", database_url,
               "--report", str(tmp_path / "report"), "--json", "--progress", "never"),
-        capture_output=True, text=True, timeout=300)
+        capture_output=True, text=True, timeout=540)
     assert done.returncode == 0, done.stderr
     live = orjson.loads(done.stdout)["live"]
     assert live["messages"]["accepted"] == 0 and live["batches_sealed"] == 0
