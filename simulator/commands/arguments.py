@@ -13,6 +13,9 @@ Subparsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 
 MAX_HOURS = 8784
 PROGRESS_CHOICES = ("auto", "always", "never")
+# --number-format: how upload envelopes write floats (`simulator.sensors.encode.NumberFormat`)
+NUMBER_FORMATS = ("float32", "float64", *(f"round{n}" for n in range(10)), "orgjson",
+                  "orgjson64")
 
 
 def positive_int(text: str) -> int:

@@ -41,8 +41,7 @@ def add_parser(sub: Subparsers) -> None:
     gen.add_argument("--out", default="-",
                      help="output path; '-' for stdout (default); a .gz name compresses")
     gen.add_argument("--number-format", default="float32",
-                     choices=["float32", "float64", *(f"round{n}" for n in range(10)),
-                              "orgjson", "orgjson64"],
+                     choices=arguments.NUMBER_FORMATS,
                      metavar="FORMAT",
                      help="how floats are written: float32 (default), float64, round0..round9, "
                           "orgjson (exactly as Android's org.json writes the app's Floats: "

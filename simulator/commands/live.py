@@ -62,8 +62,7 @@ def add_parser(sub: Subparsers) -> None:
     live.add_argument("--reorder-wait", type=arguments.positive_float, default=2.0,
                       help="seconds a missing messageId is waited for (default 2)")
     live.add_argument("--number-format", default="float32", metavar="FORMAT",
-                      choices=["float32", "float64", *(f"round{n}" for n in range(10)),
-                               "orgjson", "orgjson64"],
+                      choices=arguments.NUMBER_FORMATS,
                       help="how --batches writes floats (as ggsim generate; default float32)")
     live.add_argument("--progress", choices=arguments.PROGRESS_CHOICES, default="auto",
                       help="live panel on stderr (auto: when stderr is a terminal; "

@@ -89,7 +89,7 @@ class LivePhone:
 
     def start(self) -> None:
         self._serving = asyncio.ensure_future(serve_live(
-            self.receiver, self.setup.sock, _FOREVER, self._stop, self._tick))
+            self.receiver, self.setup.sock, _FOREVER, self._stop, self.show))
 
     def cancel(self) -> None:
         """An interrupted run: stop listening at once."""
@@ -137,12 +137,8 @@ class LivePhone:
             sessions.track(self.phone, due, self.schedule)
 
     async def show(self) -> None:
-        """Bring the view up to date (the runner calls it once more when the uploads of
-        the settle period are done)."""
-        await self._tick()
-
-    async def _tick(self) -> None:
-        """Each tick: the view's counts, and each upload's outcome once it changes."""
+        """Bring the view up to date: its counts, and each upload's outcome once it
+        changes (every tick, and once more when the settle period's uploads are done)."""
         for batch_id, seq in self.batch_ids.items():
             outcome = self.ledger.final.get(batch_id)
             if outcome is not None and self._shown.get(batch_id) != outcome:
