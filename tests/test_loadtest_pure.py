@@ -198,3 +198,27 @@ def test_the_diurnal_curve_is_the_persona_mixs_awake_share_by_local_time() -> No
         DiurnalPlan(floor=1.5)
     with pytest.raises(UsageError, match="positive weight"):
         DiurnalCurve.of_mix({"commuter": 0.0}, utc_offset_h=1)
+
+
+def test_a_phone_loads_an_hour_past_where_it_stands_not_up_to_its_claim() -> None:
+    """The load point is the next batch when the phone has one, else the clock (or the end
+    of what it has, when it is behind): a claim hours away is not where it stands, and
+    loading up to it held hours of batches per phone."""
+    from simulator.fleet import scenario as scenarios
+    from simulator.loadtest.worker import WorkerPhones
+
+    chosen = scenarios.override(scenarios.load("smoke"), duration_s=24 * 3600.0)
+    phones = WorkerPhones(chosen, 10)
+    start = phones.start_ms
+    phone = phones.join(3, "s", lambda op: None, start, wall_s=0.0)
+    phone.claim_due_ms = start + 10 * HOUR_MS  # the user claims in the evening
+    assert phones.load_point_ms(phone, start) == start
+    phones.top_up(phone, phones.load_point_ms(phone, start))
+    assert phone.pending
+    assert phone.pending[-1].due_ms <= start + 3 * HOUR_MS  # this hour and the next
+    first = phone.pending[0].due_ms
+    assert phones.load_point_ms(phone, start + 5 * HOUR_MS) == first  # behind: its next
+    loaded_until = phones.loaded_until_ms(phone)
+    phone.pending.clear()  # it sent all it had, and the clock ran on
+    assert phones.load_point_ms(phone, start + 5 * HOUR_MS) == loaded_until
+    assert phones.load_point_ms(phone, start + 1) == start + 1  # ahead: the clock's now

@@ -27,14 +27,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import shutil
-import socket
 import sqlite3
 import tempfile
 import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import gevent
 from gevent.event import AsyncResult
@@ -55,6 +54,7 @@ from simulator.fleet.ledger import FleetLedger
 from simulator.fleet.timeline import Timeline
 from simulator.instants import parse_instant
 from simulator.loadtest.allocator import PhoneAllocator
+from simulator.loadtest.answers import answer
 from simulator.loadtest.gates import Gates, Measured, judge
 from simulator.loadtest.ledgers import ClusterLedger, Piece, pieces
 from simulator.loadtest.options import LoadSettings, add_options, settings
@@ -62,7 +62,7 @@ from simulator.loadtest.phone import LoadPhone
 from simulator.loadtest.summary import write_summary
 from simulator.loadtest.worker import WorkerPhones, identity
 from simulator.phone import app
-from simulator.phone.effects import Http, HttpResponse, NetOperation, retry_after
+from simulator.phone.effects import Http, HttpResponse, NetOperation
 from simulator.phone.profiles import profile as lookup_profile
 
 log = logging.getLogger("ggsim.locust")
@@ -349,9 +349,7 @@ class PhoneUser(FastHttpUser):
         if wait > 0:  # others are joining: their first hours are generated together
             gevent.sleep(wait)
             return
-        # the phone's own position, not the clock's: a phone behind its schedule (a
-        # saturated worker) loads the hour it is sending next, not every hour it missed
-        self._top_up(self.phone.due_ms() or phones.loaded_until_ms(self.phone))
+        self._top_up(phones.load_point_ms(self.phone, clock.now_ms()))
         due = self.phone.due_ms()
         if STATE.closing or due is None or phones.over(due):
             raise StopUser()
@@ -381,16 +379,7 @@ class PhoneUser(FastHttpUser):
         return run_blocking(self.conn, self._respond, operation, sql=_sql_off_the_loop)
 
     def _respond(self, request: Http) -> HttpResponse | NetworkError:
-        response = self.client.request(request.method, request.path,
-                                       data=cast(Any, request.body or None),
-                                       headers=dict(request.headers), name=request.path)
-        if not response.status_code:  # no answer: geventhttpclient's error
-            error = getattr(response, "error", None)
-            kind = "timeout" if isinstance(error, socket.timeout | TimeoutError) else "refused"
-            return NetworkError(kind, str(error))
-        wait = response.headers.get("Retry-After") if response.headers else None
-        return HttpResponse(response.status_code, bytes(response.content or b""),
-                            retry_after(wait if isinstance(wait, str) else None))
+        return answer(self.client, request)
 
 
 def _sql_off_the_loop(conn: sqlite3.Connection, cursor: Any, effect: Any) -> None:

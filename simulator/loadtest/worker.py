@@ -162,6 +162,18 @@ class WorkerPhones:
         """The end of the last hour whose batches the phone has."""
         return self.loaded_to[phone.index] * HOUR_MS
 
+    def load_point_ms(self, phone: LoadPhone, now_ms: int) -> int:
+        """Where the phone stands in its batches, for `top_up` to load an hour past: its
+        next batch's due instant when it has one (a phone behind the clock, on a saturated
+        worker, loads the hour it sends next, not every hour it missed); with none, the
+        clock's `now_ms`, or the end of what it has if that is earlier (it sent all it had
+        and is behind). Never its claim or its retry worker: a claim is up to a day ahead,
+        and loading up to it kept hours of batches per phone (1 MiB each where an hour
+        past the clock is about 0.2)."""
+        if phone.pending:
+            return phone.pending[0].due_ms
+        return min(now_ms, self.loaded_until_ms(phone))
+
     def needs_generation(self, phone: LoadPhone, now_ms: int) -> bool:
         """Whether `top_up` would generate (the slow part, for a thread) rather than take
         what its cohort has generated already."""
