@@ -2,7 +2,8 @@
 process sustains with `PhoneUser` (the app core's upload flow, its in-memory database,
 the pot sync after each saved upload, batches generated per phone) against a trivial
 local endpoint, versus a bare `FastHttpUser` posting one prebuilt envelope, in the same
-run; and how many phones one worker holds at the real 5-minute cadence.
+run; where a phone upload's CPU goes, and the best ratio that leaves; and how many phones
+one worker holds at the real 5-minute cadence.
 
 Run it as a script (pytest does not collect `tests/benchmarks/`)::
 
@@ -24,6 +25,16 @@ Method:
   sustains at a full core, whatever the server's share of this 2-core machine; the
   uploads per CPU second too (a phone's upload is two requests: the upload and its pot
   sync). Requests are locust's own count (`--csv`). Medians of `--repeats`;
+- where the CPU goes: a third locust user, `shaped`, sends the phone's two requests per
+  upload exactly as PhoneUser does (`loadtest.answers.answer`, the same envelope, a pot
+  sync body) with no phone behind them; the app core (its SQL on an in-memory database,
+  the upload and pot logic, the ledgers) and the batch generation are measured in this
+  process without HTTP (`core_costs`). What the measured upload has beyond the three is
+  "the rest". From these: the upload time 0.70 needs, and the best ratio with generation
+  free, or with everything but the requests free. A fourth user, `on the loop`, is
+  PhoneUser with its batches generated on the gevent loop instead of the native thread:
+  the thread's GIL hand-offs cost CPU, the loop's pauses cost latency (upload p99, from
+  locust's own statistics);
 - phones per worker at the real cadence = 0.9 core (locust warns at 90 % CPU) x 300 s
   / CPU seconds per phone per 5 minutes (its upload, its pot sync, a twelfth of an
   hour's batch generation), derived from the saturated runs' CPU per upload, plus the
@@ -44,6 +55,7 @@ import contextlib
 import csv
 import os
 import socket
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -75,6 +87,31 @@ class Bare(FastHttpUser):
     @task
     def upload(self):
         self.client.post("/upload", data=ENVELOPE, headers=HEADERS)
+'''
+SHAPED = '''
+import orjson
+from locust import FastHttpUser, constant, task
+from simulator.loadtest.answers import answer
+from simulator.phone.effects import Http
+from simulator.phone.uploader import Credentials
+ENVELOPE = open({path!r}, "rb").read()
+CREDS = Credentials("d", "s")
+class Shaped(FastHttpUser):
+    wait_time = constant(0)
+    @task
+    def upload(self):
+        answer(self.client, Http("POST", "/upload", ENVELOPE, CREDS.headers("k")))
+        answer(self.client, Http("POST", "/daily-pot/upload",
+                                 orjson.dumps({{"batch_id": "k"}}), CREDS.headers()))
+'''
+ON_THE_LOOP = '''
+from simulator.loadtest import user
+from simulator.loadtest.user import PhoneUser
+class OnTheLoop:
+    def apply(self, function, args):
+        return function(*args)
+user.GENERATION = OnTheLoop()  # batches generated on the gevent loop, not its thread
+__all__ = ["PhoneUser"]
 '''
 SCENARIO = '''name = "bench-locust"
 seed = 7
@@ -170,9 +207,12 @@ def run_locust(locustfile: Path, host: str, users: int, seconds: int, work: Path
     def at(series: list[tuple[float, float]], t: float) -> float:
         return min(series, key=lambda point: abs(point[0] - t))[1]
     uploads = counts("/upload")
+    with open(f"{prefix}_stats.csv") as final:
+        upload_row = next(r for r in csv.DictReader(final) if r["Name"] == "/upload")
     return {"requests": at(total, end) - at(total, begin),
             "uploads": (at(uploads, end) - at(uploads, begin)) if uploads else 0.0,
-            "cpu_s": at(samples, end) - at(samples, begin), "wall_s": end - begin}
+            "cpu_s": at(samples, end) - at(samples, begin), "wall_s": end - begin,
+            "p99_ms": float(upload_row["99%"])}
 
 
 def rss_bytes(pid: int) -> int:
@@ -236,26 +276,115 @@ def main() -> int:
             work = Path(tmp)
             envelope = work / "envelope.json"
             envelope.write_bytes(_one_envelope())
-            bare = work / "bare_locustfile.py"
-            bare.write_text(BARE.format(path=str(envelope)))
+            files = {"bare": work / "bare_locustfile.py",
+                     "shaped": work / "shaped_locustfile.py",
+                     "phone": ROOT / "loadtests" / "locustfile.py",
+                     "on the loop": work / "on_the_loop_locustfile.py"}
+            files["bare"].write_text(BARE.format(path=str(envelope)))
+            files["shaped"].write_text(SHAPED.format(path=str(envelope)))
+            files["on the loop"].write_text(ON_THE_LOOP)
             scenario = work / "bench.toml"
             scenario.write_text(SCENARIO)
-            phone_file = ROOT / "loadtests" / "locustfile.py"
             phone_args = ["--scenario", str(scenario), "--gate-error-rate", "1",
                           "--summary-dir", str(work / "summary")]
-            runs: dict[str, list[dict[str, float]]] = {"phone": [], "bare": []}
+            runs: dict[str, list[dict[str, float]]] = {name: [] for name in files}
             for r in range(args.repeats):
-                for name in ("phone", "bare"):
+                for name, locustfile in files.items():
                     console.print(f"repeat {r + 1}: {name}", style="dim")
                     runs[name].append(run_locust(
-                        phone_file if name == "phone" else bare, host, args.users,
-                        args.seconds, work, phone_args if name == "phone" else []))
-            joins = join_cost(phone_file, host, args.join_users, work,
+                        locustfile, host, args.users, args.seconds, work,
+                        phone_args if "phone" in name or "loop" in name else []))
+            console.print("the core and generation without HTTP, in this process",
+                          style="dim")
+            inside = [core_costs(args.users) for _ in range(args.repeats)]
+            joins = join_cost(files["phone"], host, args.join_users, work,
                               [*phone_args[:1], str(_slow_scenario(work)), *phone_args[2:]])
-            return report(runs, joins, args)
+            return report(runs, inside, joins, args)
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+def core_costs(phones: int, hours: int = 24) -> tuple[float, float]:
+    """CPU seconds per batch generated and per upload through the app core, measured
+    without locust or HTTP: `phones` phones of the benchmark's scenario (one cohort, as
+    the locust run's phones join) load `hours` hours of batches (day plans included, as a
+    phone pays them once a day), then each phone uploads them all, with its pot syncs,
+    retry worker and claims, through `LoadPhone.step` on its in-memory database; every
+    request is answered at once from the endpoint's table (`ANSWERS`)."""
+    from simulator.drivers.blocking import connect, run
+    from simulator.drivers.network import run_blocking
+    from simulator.fleet import scenario as scenarios
+    from simulator.loadtest.phone import Perform
+    from simulator.loadtest.worker import WorkerPhones
+    from simulator.phone import app
+    from simulator.phone.effects import Http, HttpResponse
+    from simulator.phone.profiles import profile as lookup_profile
+
+    chosen = scenarios.parse(SCENARIO)
+    template = connect(":memory:")
+    for operation in app.fresh_install(lookup_profile(chosen.profile), START_MS):
+        run(template, operation)
+    uploads = 0
+
+    def canned(request: Http) -> HttpResponse:
+        nonlocal uploads
+        uploads += request.path == "/upload"
+        status, body = ANSWERS.get(request.path.encode(), (404, b"{}"))
+        return HttpResponse(status, body, None)
+
+    def performer(conn: sqlite3.Connection) -> Perform:
+        return lambda operation: run_blocking(conn, canned, operation)
+    worker = WorkerPhones(chosen, phones)
+    held = []
+    for index in range(phones):
+        conn = connect(":memory:")
+        template.backup(conn)
+        held.append(worker.join(index, "s", performer(conn), worker.start_ms, 0.0))
+    began = time.process_time()
+    for phone in held:
+        worker.top_up(phone, worker.start_ms + (hours - 1) * 3_600_000)
+    generated = sum(len(phone.pending) for phone in held)
+    generation_s = time.process_time() - began
+    began = time.process_time()
+    for phone in held:
+        while phone.pending:
+            phone.step(phone.pending[0].due_ms)
+    return generation_s / generated, (time.process_time() - began) / uploads
+
+
+def budget(bare_req: float, shaped_req: float, phone_up: float,
+           inside: list[tuple[float, float]]) -> None:
+    """Where a PhoneUser upload's CPU goes, in microseconds, and the best per-request ratio
+    it could reach if parts of it cost nothing: the measured upload (two requests), the
+    same two requests with no phone (`shaped`), the core and the generation measured
+    without HTTP (`core_costs`); what is left is locust's task loop around the phone, the
+    generation thread's GIL hand-offs (the `on the loop` run shows their share), and what
+    the core and the generation cost beyond their cost alone, interleaved with 50 users
+    (cache misses)."""
+    generation_us = statistics.median(g for g, _ in inside) * 1e6
+    core_us = statistics.median(c for _, c in inside) * 1e6
+    upload_us, requests_us = 1e6 / phone_up, 2e6 / shaped_req
+    rest_us = upload_us - requests_us - core_us - generation_us
+    table = Table(title="Where one PhoneUser upload's CPU goes (µs, medians)")
+    for column in ("part", "µs per upload", "share", "measured by"):
+        table.add_column(column, justify="right" if column != "measured by" else "left")
+    for part, us, how in (
+            ("the two requests", requests_us, "locust: shaped user"),
+            ("app core: SQL, upload and pot logic", core_us, "in process, no HTTP"),
+            ("batch generation (one batch)", generation_us, "in process"),
+            ("the rest", rest_us, "difference"),
+            ("PhoneUser upload", upload_us, "locust: phone user")):
+        table.add_row(part, f"{us:,.0f}", f"{us / upload_us:.0%}", how)
+    console.print(table)
+    needed_us = 2e6 / bare_req / 0.70
+    without_generation = 2e6 / (upload_us - generation_us) / bare_req
+    console.print(f"0.70 of bare per request needs an upload in {needed_us:,.0f} µs: the two "
+                  f"requests alone take {requests_us:,.0f} µs, leaving "
+                  f"{needed_us - requests_us:,.0f} µs for the core ({core_us:,.0f}), the "
+                  f"generation ({generation_us:,.0f}) and the rest ({rest_us:,.0f})")
+    console.print(f"best ratio if generation cost nothing: {without_generation:.2f}; if the "
+                  f"core, generation and the rest cost nothing: {shaped_req / bare_req:.2f}")
 
 
 def _one_envelope() -> bytes:
@@ -274,8 +403,8 @@ def _slow_scenario(work: Path) -> Path:
     return path
 
 
-def report(runs: dict[str, list[dict[str, float]]], joins: tuple[float, float, float],
-           args: argparse.Namespace) -> int:
+def report(runs: dict[str, list[dict[str, float]]], inside: list[tuple[float, float]],
+           joins: tuple[float, float, float], args: argparse.Namespace) -> int:
     join_cpu, join_peak, join_held = joins
     def median(name: str, key: str) -> float:
         return statistics.median(run[key] / run["cpu_s"] for run in runs[name])
@@ -285,14 +414,21 @@ def report(runs: dict[str, list[dict[str, float]]], joins: tuple[float, float, f
     table = Table(title=f"One locust worker, {args.users} users, {args.seconds} s, medians "
                         f"of {args.repeats} (per CPU second of the locust process)")
     for column in ("user", "requests/CPU-s", "uploads/CPU-s", "vs bare (requests)",
-                   "wall req/s"):
+                   "wall req/s", "upload p99 ms"):
         table.add_column(column, justify="right")
-    for name in ("bare", "phone"):
+    for name in runs:
         wall = statistics.median(r["requests"] / r["wall_s"] for r in runs[name])
+        p99 = statistics.median(r["p99_ms"] for r in runs[name])
         table.add_row(name, f"{median(name, 'requests'):,.0f}",
                       f"{median(name, 'uploads'):,.0f}",
-                      f"{median(name, 'requests') / bare_req:.2f}", f"{wall:,.0f}")
+                      f"{median(name, 'requests') / bare_req:.2f}", f"{wall:,.0f}",
+                      f"{p99:,.0f}")
     console.print(table)
+    console.print("shaped: the phone's two requests per upload (the envelope, then its pot "
+                  "sync) sent as PhoneUser sends them, with no phone behind them. on the "
+                  "loop: PhoneUser with its batches generated on the gevent loop instead of "
+                  "a native thread (fewer GIL hand-offs; every user waits while it runs)")
+    budget(bare_req, median("shaped", "requests"), phone_up, inside)
     # a phone's five minutes: one upload (with its pot sync); the hourly generation is in
     # the saturated runs' CPU already (12 windows an hour)
     cpu_per_cycle = 1.0 / phone_up
