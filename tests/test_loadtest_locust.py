@@ -238,3 +238,65 @@ def test_a_diurnal_day_follows_the_awake_share_and_loses_nothing_acknowledged(
     assert s["verdict"]["anomalies"] == {}
     assert {g["name"] for g in s["gates"] if g["passed"]} >= {"exactly once"}
     assert s["cluster"]["phones_run_more_than_once"] == []
+
+
+@pytest.mark.timeout(240)
+def test_the_web_ui_shows_the_options_runs_with_its_form_and_refuses_a_second_test(
+        tmp_path: Path) -> None:
+    """Locust's web UI: our options are in its form (the database URL masked); a test
+    started from the form as the UI sends it (every custom field as text, those with no
+    default empty) runs with the values typed there and delivers exactly once; a second
+    test in the same process is refused with the reason, leaving the first summary."""
+    import re
+
+    import httpx
+
+    port = free_port()
+    ui = subprocess.Popen(
+        [sys.executable, "-m", "locust", "-f", LOCUSTFILE, "--web-host", "127.0.0.1",
+         "--web-port", str(port), *FAST, "--summary-dir", str(tmp_path / "ui")],
+        cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        page = ""
+        for _ in range(200):
+            try:
+                page = httpx.get(base + "/", timeout=2).text
+                break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        found = re.search(r"window\.templateArgs = (\{.*\})", page)
+        assert found, page[:2000]
+        shown = json.loads(found.group(1))
+        options = shown["extra_options"]
+        assert {"scenario", "seed", "speed", "app_profile", "schema", "phones",
+                "gate_p99_ms", "summary_dir"} <= set(options)
+        assert options["database_url"]["is_secret"] and not options["seed"]["is_secret"]
+
+        form = {name: "" if o["default_value"] is None else str(o["default_value"])
+                for name, o in options.items()}
+        form.update(user_count="3", spawn_rate="3", host=shown["host"], run_time="8s",
+                    seed="3", speed="600")
+
+        def run_to_the_end() -> None:
+            started = httpx.post(base + "/swarm", data=form, timeout=30).json()
+            assert started["success"], started
+            deadline = time.monotonic() + 90
+            while time.monotonic() < deadline:
+                time.sleep(1)
+                if httpx.get(base + "/stats/requests", timeout=10).json()["state"] in (
+                        "stopped", "ready"):
+                    return
+            raise AssertionError("the test did not stop by itself")
+        run_to_the_end()
+        first = summary(tmp_path / "ui")
+        assert first["seed"] == 3 and first["passed"] and first["fleet"]["phones"] == 3
+        assert first["verdict"]["buckets"] == {"delivered": first["verdict"]["generated"]}
+        assert first["verdict"]["generated"] > 3 * 3
+        run_to_the_end()
+        assert summary(tmp_path / "ui") == first  # the second test wrote nothing
+    finally:
+        ui.terminate()
+        _, err = ui.communicate(timeout=60)
+    assert "this locust process has run its test" in err, err[-3000:]
+    assert ui.returncode == 0, err[-3000:]

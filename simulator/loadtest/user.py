@@ -91,6 +91,8 @@ class ProcessState:
     busy: int = 0
     started_wall: float = 0.0
     exit_code: int | None = None
+    runs: int = 0  # tests started in this process (the master's count)
+    refusal: str = ""  # why this test gets no phones (a second test in one process)
 
     @property
     def is_master(self) -> bool:
@@ -139,8 +141,20 @@ def _init(environment: Any, **_: Any) -> None:
         runner.register_message("ggsim_flush", _on_flush)
 
 
+SECOND_RUN = ("this locust process has run its test, and the backend keeps that run's "
+              "devices, batches and simulated clock: a second test would not start from "
+              "a clean fleet. Restart locust (with a fresh backend, or another --seed) for "
+              "another run; the first run's summary stands")
+
+
 def _test_start(environment: Any, **_: Any) -> None:
     if STATE.is_worker:
+        return
+    STATE.runs += 1
+    if STATE.runs > 1:  # the web UI's "new test" after a stop
+        STATE.refusal = SECOND_RUN
+        log.error("ggsim: %s", SECOND_RUN)
+        gevent.spawn_later(0.5, environment.runner.stop)
         return
     chosen = STATE.settings = settings(environment.parsed_options)
     STATE.database_url = chosen.database_url or (
@@ -173,6 +187,8 @@ def _on_phone_request(environment: Any, msg: Any, **_: Any) -> None:
 
 
 def _grant(worker: str, token: str) -> dict[str, Any]:
+    if STATE.refusal:
+        return {"token": token, "error": STATE.refusal}
     assert STATE.allocator is not None, "a phone was asked for before the test started"
     try:
         index = STATE.allocator.acquire(worker)
@@ -294,7 +310,8 @@ class PhoneUser(FastHttpUser):
         phones = _worker_phones(self.host)
         grant = _ask_for_phone()
         if "error" in grant:
-            log.error("ggsim: %s", grant["error"])
+            if grant["error"] != SECOND_RUN:  # that one the master logs once
+                log.error("ggsim: %s", grant["error"])
             raise StopUser()
         self.index = int(grant["index"])
         assert STATE.template is not None and STATE.clock is not None
@@ -396,7 +413,7 @@ def _on_ledger(environment: Any, msg: Any, **_: Any) -> None:
 
 
 def _test_stop(environment: Any, **_: Any) -> None:
-    if STATE.is_worker or STATE.settings is None:
+    if STATE.is_worker or STATE.settings is None or STATE.refusal:
         return
     if STATE.is_master:
         workers = [c.id for c in environment.runner.clients.all]
