@@ -18,8 +18,9 @@ from simulator.backend.server import BackgroundServer
 
 def test_ggsim_serve_prints_its_url_serves_and_stops_cleanly_on_sigterm(
         database_url: str) -> None:
-    proc = subprocess.Popen([sys.executable, "-m", "simulator.cli", "serve", "--port", "0",
-                             "--schema", "as-is", "--database-url", database_url],
+    proc = subprocess.Popen([sys.executable, "-m", "simulator.cli", "serve", "--host",
+                             "127.0.0.1", "--port", "0", "--schema", "as-is",
+                             "--database-url", database_url],
                             stderr=subprocess.PIPE, text=True)
     try:
         assert proc.stderr is not None
@@ -43,7 +44,10 @@ def test_ggsim_serve_prints_its_url_serves_and_stops_cleanly_on_sigterm(
 def test_ggsim_serve_refuses_bad_options() -> None:
     for argv, message in ((["--port", "70000"], "port"), (["--schema", "v9"], "schema"),
                           (["--clock-speed", "10"], "--clock-start"),
-                          (["--database-url", "mysql://x"], "postgresql://")):
+                          (["--database-url", "mysql://x"], "postgresql://"),
+                          # TEST-NET-1: no address of this machine, so nothing to bind
+                          (["--host", "192.0.2.1", "--port", "0"],
+                           "cannot listen on 192.0.2.1:0")):
         done = subprocess.run([sys.executable, "-m", "simulator.cli", "serve", *argv],
                               capture_output=True, text=True, timeout=60)
         assert done.returncode == 2 and message in done.stderr, done.stderr

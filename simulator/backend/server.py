@@ -1,5 +1,5 @@
-"""Running the backend: uvicorn on 127.0.0.1, in the foreground (`ggsim serve`) or in a
-background thread (tests, the fleet runner).
+"""Running the backend: uvicorn on 127.0.0.1 (or a named address), in the foreground
+(`ggsim serve`) or in a background thread (tests, the fleet runner).
 
 uvicorn with uvloop and httptools where available (about twice the requests per core of
 asyncio + h11 on this machine, FACTS.md). The listening socket is bound here, before
@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import psutil
 import uvicorn
 
 from simulator.backend.app import BackendConfig, create_app
@@ -43,6 +44,17 @@ def bind(port: int, host: str = HOST) -> socket.socket:
         raise SimulatorError(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
     sock.listen(2048)
     return sock
+
+
+def listening_urls(sock: socket.socket) -> list[str]:
+    """The base URLs others reach `sock` at: its address, or for 0.0.0.0 each IPv4
+    address of this machine's interfaces (found locally, no traffic sent)."""
+    host, port = sock.getsockname()[:2]
+    hosts = [host]
+    if host == "0.0.0.0":
+        hosts = sorted({addr.address for addrs in psutil.net_if_addrs().values()
+                        for addr in addrs if addr.family == socket.AF_INET})
+    return [f"http://{h}:{port}" for h in hosts]
 
 
 def uvicorn_config(config: BackendConfig) -> uvicorn.Config:

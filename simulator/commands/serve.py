@@ -21,6 +21,10 @@ def add_parser(sub: Subparsers) -> None:
                     "given), migrate the chosen schema variant, and serve the upload and "
                     "daily-pot API on 127.0.0.1 until Ctrl-C or SIGTERM. See docs/api.md.",
     )
+    serve.add_argument("--host", default="127.0.0.1", metavar="ADDR",
+                       help="address to listen on: 127.0.0.1, this machine only (the "
+                            "default); an address of this machine, or 0.0.0.0, for locust "
+                            "workers on other machines")
     serve.add_argument("--port", type=arguments.port, default=8080,
                        help="TCP port (0: any free one)")
     serve.add_argument("--schema", choices=("as-is", "recommended"), default="recommended",
@@ -57,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
     from simulator.backend.postgres import open_database
     from simulator.backend.pot import PotRules
     from simulator.backend.ratelimit import RateLimit
-    from simulator.backend.server import bind, serve_forever
+    from simulator.backend.server import bind, listening_urls, serve_forever
 
     if args.clock_speed != 1.0 and not args.clock_start:
         raise UsageError("--clock-speed needs --clock-start")
@@ -66,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
                          f"{args.rate_limit_burst}")
     origin = parse_instant(args.clock_start, "--clock-start") if args.clock_start else None
     clock = BackendClock(origin, args.clock_speed)
-    sock = bind(args.port)  # before the database: a busy port fails fast
+    sock = bind(args.port, args.host)  # before the database: a busy port fails fast
     with open_database(args.database_url) as database:
         config = BackendConfig(database.url, schema=args.schema, clock=clock,
                                max_future_ms=int(args.max_clock_skew * 1000),
@@ -76,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
                                rate_limit=RateLimit(args.rate_limit_burst,
                                                     args.rate_limit_per_minute))
         where = "embedded PostgreSQL" if database.embedded else "PostgreSQL at --database-url"
-        print(f"ggsim serve: http://127.0.0.1:{sock.getsockname()[1]} (schema {args.schema}, "
+        print(f"ggsim serve: {' '.join(listening_urls(sock))} (schema {args.schema}, "
               f"{where}); Ctrl-C stops", file=sys.stderr, flush=True)
         serve_forever(config, sock, stop_at_stdin_eof=args.stop_at_stdin_eof)
     return EXIT_OK

@@ -16,9 +16,9 @@ import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 
-import psutil
 import uvicorn
 
+from simulator.backend.server import listening_urls
 from simulator.live.receiver import LiveReceiver
 
 TICK_S = 0.25
@@ -83,9 +83,4 @@ async def serve_live(receiver: LiveReceiver, sock: socket.socket, limits: LiveLi
 def phone_urls(sock: socket.socket) -> list[str]:
     """The push URLs to type into the app: the bound address, or for 0.0.0.0 each IPv4
     address of this machine's interfaces (found locally, no traffic sent)."""
-    host, port = sock.getsockname()[:2]
-    hosts = [host]
-    if host == "0.0.0.0":
-        hosts = sorted({addr.address for addrs in psutil.net_if_addrs().values()
-                        for addr in addrs if addr.family == socket.AF_INET})
-    return [f"http://{h}:{port}/push" for h in hosts]
+    return [f"{url}/push" for url in listening_urls(sock)]
