@@ -87,10 +87,12 @@ def test_a_master_and_two_workers_split_the_phones_evenly_and_run_each_once(
          *FAST, "--summary-dir", str(tmp_path / "dist")],
         cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     time.sleep(1)
+    # the second worker fetches the locustfile from the master (`-f -`), as one on
+    # another machine would
     workers = [subprocess.Popen(
-        [sys.executable, "-m", "locust", "-f", LOCUSTFILE, "--worker", "--master-host",
+        [sys.executable, "-m", "locust", "-f", locustfile, "--worker", "--master-host",
          "127.0.0.1", "--master-port", port], cwd=tmp_path, stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE, text=True) for _ in range(2)]
+        stderr=subprocess.PIPE, text=True) for locustfile in (LOCUSTFILE, "-")]
     try:
         _, err = master.communicate(timeout=200)
         for w in workers:
