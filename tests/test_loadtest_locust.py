@@ -60,6 +60,24 @@ def test_a_headless_run_delivers_every_upload_exactly_once_and_compare_reads_it(
     assert row["generated"] == verdict["generated"] and row["passed"] is True
 
 
+def test_locusts_own_processes_csv_and_html_work_with_the_phones(tmp_path: Path) -> None:
+    """`--processes 2` (locust forks a master and two workers), `--csv` and `--html`: the
+    phones split 2/2 and are stored exactly once, and locust writes its own reports."""
+    done = locust("--headless", "--processes", "2", "-u", "4", "-r", "4", "-t", "10s",
+                  *FAST, "--csv", str(tmp_path / "stats"), "--html",
+                  str(tmp_path / "report.html"), "--summary-dir", str(tmp_path / "s"),
+                  cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    s = summary(tmp_path / "s")
+    assert sorted(s["cluster"]["phones_per_worker"].values()) == [2, 2]
+    assert s["cluster"]["phones_are_0_to_n_minus_1"]
+    assert s["verdict"]["buckets"] == {"delivered": s["verdict"]["generated"]} and s["passed"]
+    with open(tmp_path / "stats_stats.csv") as stats:
+        uploads = next(r for r in csv.DictReader(stats) if r["Name"] == "/upload")
+    assert int(uploads["Request Count"]) >= s["verdict"]["generated"] > 0
+    assert "/daily-pot/upload" in (tmp_path / "report.html").read_text()
+
+
 def test_a_broken_gate_sets_the_exit_code_and_says_which(tmp_path: Path) -> None:
     done = locust("--headless", "-u", "2", "-r", "2", "-t", "6s", *FAST,
                   "--gate-p50-ms", "0.001", "--summary-dir", str(tmp_path / "s"), cwd=tmp_path)
