@@ -199,3 +199,69 @@ def test_app_kills_on_the_flutter_side_are_survived_by_v3(database_url: str,
     assert any(e.get("event") == "app_start" for e in events)
     unexpected = {k for k in result.verdict.anomalies if k != "lost to an app kill"}
     assert not unexpected, result.verdict.anomalies
+
+
+def test_a_pot_syncs_kill_is_decided_as_its_upload_begins_not_after_its_answer(
+        tmp_path: Path) -> None:
+    """The app dying in a saved upload's pot sync is decided, and counted, as the upload
+    begins, in simulated order: an operation of the phone begun while the upload waits
+    for its answer already sees the new process. Decided when the pot sync began (after
+    the answer, wall-clock timing), it raced that operation's own kill, and the same seed
+    gave 15 kills in one run and 14 in the next. The upload runs on; the pot sync dies."""
+    from simulator.drivers import blocking
+    from simulator.faults.options import Faults
+    from simulator.fleet.clock import SimClock
+    from simulator.fleet.ledger import FleetLedger
+    from simulator.fleet.phone import Phone, PhoneLife
+    from simulator.fleet.schedule import RuntimeDraws
+    from simulator.fleet.timeline import Timeline
+    from simulator.phone import app
+    from simulator.phone.effects import Http, HttpResponse
+    from simulator.phone.profiles import profile as lookup_profile
+    from simulator.phone.uploader import Credentials
+
+    start = 1_704_092_400_000
+    pot_state = (b'{"user_id": "u0", "total_credits": 0, "uploads_today": 1, '
+                 b'"uploads_required": 5, "is_unlocked": false, "has_claimed_today": false, '
+                 b'"last_claim_date": null, "backend_updated_at": 1704092400000, '
+                 b'"pot_day": "2024-01-01"}')
+    draws = RuntimeDraws(seed=3, app_kill_probability=0.3)
+    batch_id = next(b for b in (f"b{n}" for n in itertools.count())
+                    if draws.kill_after(0, f"upload {b}") is None
+                    and draws.kill_after(0, f"pot {b}") is not None)
+    profile = lookup_profile("v3")
+    db = tmp_path / "phone.db"
+    conn = blocking.connect(db)
+    for operation in app.fresh_install(profile, start):
+        blocking.run(conn, operation)
+    conn.close()
+    answered = asyncio.Event()
+    seen: list[str] = []
+
+    async def transport(request: Http) -> HttpResponse:
+        seen.append(request.path)
+        if request.path == "/upload":
+            await answered.wait()
+            return HttpResponse(201, b'{"status":"stored"}', None)
+        return HttpResponse(200, pot_state, None)
+
+    events: list[Any] = []
+    life = PhoneLife(profile, SimClock(start, 1.0), draws,
+                     PhoneFaults(3, Faults(), start, start + 3_600_000),
+                     FleetLedger(Timeline(start)), Timeline(start),
+                     lambda at, event: events.append((at, event)))
+    phone = Phone(0, "d0", "u0", Credentials("d0", "s"), transport, db)
+    contribution = app.Contribution(batch_id, start, 10, "u4pruyd", True, start + 300_000,
+                                    "u0")
+
+    async def scenario() -> None:
+        upload = asyncio.create_task(life.full_upload(phone, batch_id, b"{}", contribution))
+        while "/upload" not in seen:
+            await asyncio.sleep(0)
+        assert (life.kills, phone.life) == (1, 1)  # decided while the upload waits
+        answered.set()
+        await upload
+    asyncio.run(scenario())
+    assert life.kills == 1 and phone.life == 1  # counted once, not again by the pot sync
+    assert life.ledger.final[batch_id] == "saved"  # the upload itself ran to its end
+    assert any(type(event).__name__ == "AppStart" for _, event in events)

@@ -122,14 +122,19 @@ class PhoneLife:
         return phone_ms - self.faults.clock_offset_ms(phone.index, at)
 
     async def flutter(self, phone: Phone, operation: Any, life: int,
-                      kill_key: str | None = None, what: str = "", at: int = 0) -> Any:
+                      kill_key: str | None = None, what: str = "", at: int = 0,
+                      fate: int | None = None) -> Any:
         """Run a Flutter-side operation of app generation `life` on the phone's kept
         connection; `kill_key`: the operation's identity for the app-kill draw (None:
-        never killed), `what` and `at` name it and its true time in the kill's record.
+        never killed), `what` and `at` name it and its true time in the kill's record;
+        `fate`: the kill decided already, with the operation this one follows (`fated`).
         The operation the app dies in runs on that process's own connection, which closes
         (rolling back what it had open) when the operation dies."""
         assert phone.db is not None
-        kill_after, alive = self.doomed(phone, at, life, kill_key, what)
+        kill_after: int | None = fate
+        alive: Callable[[], bool] | None = None
+        if fate is None:
+            kill_after, alive = self.doomed(phone, at, life, kill_key, what)
         prepare = self.storage(phone)
         if kill_after is not None:
             return await run_async(phone.db, phone.transport, operation,
@@ -168,6 +173,23 @@ class PhoneLife:
         self.killed(phone, at, what, life)
         return kill_after, lambda: True
 
+    def fated(self, phone: Phone, at: int, life: int, kill_key: str, what: str
+              ) -> int | None:
+        """Whether the follow-up `kill_key` of an operation beginning now (a saved
+        upload's pot sync) is the one the app is killed in, decided now, with that
+        operation. Decided when the follow-up begins, after the operation's requests, it
+        raced the other operations of the phone begun meanwhile: which process died
+        first, and so whether this kill happened at all, was wall-clock timing. If it is
+        the one, the kill is counted now; the operation runs on to the follow-up, which
+        dies by its own count (or the app dies as the operation ends, if no follow-up
+        comes). Returns the follow-up's `kill_after`, or None."""
+        if phone.life != life:
+            return None
+        kill_after = self.draws.kill_after(phone.index, kill_key)
+        if kill_after is not None:
+            self.killed(phone, at, what, life)
+        return kill_after
+
     def killed(self, phone: Phone, at: int, what: str, life: int) -> None:
         """The app process of generation `life` is killed during `what` at true time
         `at` (`doomed` decided it): every other operation of it dies at its next effect,
@@ -199,6 +221,11 @@ class PhoneLife:
         jitter = self.draws.upload_jitter(phone.index, batch_id)
         life = phone.life
         kill_after, alive = self.doomed(phone, at, life, f"upload {batch_id}", "upload")
+        pot_fate = None
+        if kill_after is None:
+            pot_fate = self.fated(phone, at, life, f"pot {batch_id}", "pot sync")
+            if pot_fate is not None:  # its process dies in the pot sync this upload leads to
+                alive = _to_its_end
         try:
             outcome = await run_async(phone.db, phone.transport, upload_batch(
                 envelope, c, phone.creds, now, jitter, self.profile, self.policy),
@@ -217,7 +244,7 @@ class PhoneLife:
         if outcome.result == Outcome.SAVED:
             if phone.drain_due_ms is not None and phone.drain_due_ms > at + 60_000:
                 self.want_drain(phone, at + 1_000)  # back online: the worker runs now
-            await self.pot(phone, batch_id, at, life)
+            await self.pot(phone, batch_id, at, life, pot_fate)
 
     async def light_upload(self, phone: Phone, batch_id: str, envelope: bytes,
                            attempt: int) -> None:
@@ -242,13 +269,14 @@ class PhoneLife:
                 Outcome.REFUSED.value if not retry else Outcome.GAVE_UP.value, status, error)
         self.ledger.record(phone, batch_id, outcome, now, None)
 
-    async def pot(self, phone: Phone, batch_id: str, at: int, life: int) -> None:
+    async def pot(self, phone: Phone, batch_id: str, at: int, life: int,
+                  fate: int | None = None) -> None:
         """DailyPotService after a delivered upload: send what is pending, then record
-        (the Flutter side: an app kill can stop it too)."""
+        (the Flutter side: an app kill can stop it too; `fate`: decided with the upload)."""
         try:
             sync = await self.flutter(phone, potsync.after_upload(
                 phone.user_id, batch_id, phone.creds, self.phone_now(phone, at),
-                self.profile), life, f"pot {batch_id}", "pot sync", at)
+                self.profile), life, f"pot {batch_id}", "pot sync", at, fate)
         except AppKilled:
             return
         self.timeline.pot(at, phone.index, sync)
@@ -450,3 +478,9 @@ def contribution_of_queued(batch_id: str, envelope: bytes, user_id: str) -> app.
     return app.Contribution(batch_id, int(payload["timestamp"]), len(payload["batch"]),
                             payload.get("geohash"), True,
                             int(payload["timestamp"]) + WINDOW_MS, user_id)
+
+
+def _to_its_end() -> bool:
+    """`alive` of an operation whose process dies in what follows it (`fated`): it runs
+    on, as the operation the app dies in does."""
+    return True
