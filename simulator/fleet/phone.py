@@ -165,19 +165,17 @@ class PhoneLife:
         and `alive`: the fatal operation dies by its own count, after that many effects
         (if it has fewer, the app dies as it ends); any other dies with its process, at
         its next effect once that process is dead."""
-        if kill_key is None or phone.life != life:
-            return None, phone.alive(life)
-        kill_after = self.draws.kill_after(phone.index, kill_key)
+        kill_after = None if kill_key is None else self.fated(phone, at, life, kill_key, what)
         if kill_after is None:
             return None, phone.alive(life)
-        self.killed(phone, at, what, life)
-        return kill_after, lambda: True
+        return kill_after, _to_its_end
 
     def fated(self, phone: Phone, at: int, life: int, kill_key: str, what: str
               ) -> int | None:
-        """Whether the follow-up `kill_key` of an operation beginning now (a saved
-        upload's pot sync) is the one the app is killed in, decided now, with that
-        operation. Decided when the follow-up begins, after the operation's requests, it
+        """Whether the operation `kill_key` of app generation `life` is the one the app is
+        killed in, decided and counted now (`doomed`'s decision). Also for the follow-up
+        of an operation beginning now (a saved upload's pot sync), decided with that
+        operation: decided when the follow-up begins, after the operation's requests, it
         raced the other operations of the phone begun meanwhile: which process died
         first, and so whether this kill happened at all, was wall-clock timing. If it is
         the one, the kill is counted now; the operation runs on to the follow-up, which
@@ -481,6 +479,6 @@ def contribution_of_queued(batch_id: str, envelope: bytes, user_id: str) -> app.
 
 
 def _to_its_end() -> bool:
-    """`alive` of an operation whose process dies in what follows it (`fated`): it runs
-    on, as the operation the app dies in does."""
+    """`alive` of the operation the app dies in, and of one whose process dies in what
+    follows it (`fated`): it runs on to its own count."""
     return True

@@ -91,8 +91,7 @@ class ProcessState:
     busy: int = 0
     started_wall: float = 0.0
     exit_code: int | None = None
-    runs: int = 0  # tests started in this process (the master's count)
-    refusal: str = ""  # why this test gets no phones (a second test in one process)
+    runs: int = 0  # tests started in this process (the master's count): one is served
 
     @property
     def is_master(self) -> bool:
@@ -152,7 +151,6 @@ def _test_start(environment: Any, **_: Any) -> None:
         return
     STATE.runs += 1
     if STATE.runs > 1:  # the web UI's "new test" after a stop
-        STATE.refusal = SECOND_RUN
         log.error("ggsim: %s", SECOND_RUN)
         gevent.spawn_later(0.5, environment.runner.stop)
         return
@@ -187,8 +185,8 @@ def _on_phone_request(environment: Any, msg: Any, **_: Any) -> None:
 
 
 def _grant(worker: str, token: str) -> dict[str, Any]:
-    if STATE.refusal:
-        return {"token": token, "error": STATE.refusal}
+    if STATE.runs > 1:
+        return {"token": token, "error": SECOND_RUN}
     assert STATE.allocator is not None, "a phone was asked for before the test started"
     try:
         index = STATE.allocator.acquire(worker)
@@ -413,7 +411,7 @@ def _on_ledger(environment: Any, msg: Any, **_: Any) -> None:
 
 
 def _test_stop(environment: Any, **_: Any) -> None:
-    if STATE.is_worker or STATE.settings is None or STATE.refusal:
+    if STATE.is_worker or STATE.settings is None or STATE.runs > 1:
         return
     if STATE.is_master:
         workers = [c.id for c in environment.runner.clients.all]
