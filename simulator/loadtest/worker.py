@@ -168,7 +168,7 @@ class WorkerPhones:
         worker, loads the hour it sends next, not every hour it missed); with none, the
         clock's `now_ms`, or the end of what it has if that is earlier (it sent all it had
         and is behind). Never its claim or its retry worker: a claim is up to a day ahead,
-        and loading up to it kept hours of batches per phone (1,085 KiB resident a phone,
+        and loading up to it kept hours of batches per phone (1,080 KiB resident a phone,
         374 KiB loading an hour past, bench_locust.py)."""
         if phone.pending:
             return phone.pending[0].due_ms
